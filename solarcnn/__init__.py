@@ -1,0 +1,25 @@
+"""solarcnn: deep learning on solar and Earth-science imagery, in Keras 3.
+
+The numbered notebooks in ``notebooks/`` teach; this package holds what they
+reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages:
+
+- ``solarcnn.models``     model builders (``build_slic``, ``build_cirrus_unet``, ...)
+- ``solarcnn.metrics``    skill scores and segmentation metrics
+- ``solarcnn.data``       the data registry (manifests, cache, mirror)
+- ``solarcnn.synthetic``  generators writing data in the real on-disk formats
+- ``solarcnn.io``         robust readers (FITS, ...)
+- ``solarcnn.training``   schedules, optimisers, callbacks shared by the tracks
+- ``solarcnn.slic`` / ``cirrus`` / ``deepcam`` / ``flare``   one track each
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import ChecksumError, DataFileError, ManifestError, ParameterError, SolarCNNError  # noqa: F401
+from .profiles import load as profile  # noqa: F401
+from .results import record  # noqa: F401
+from .runtime import setup  # noqa: F401
+from .utils import work_dir  # noqa: F401
+
+__all__ = ["setup", "record", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
+           "ManifestError", "ParameterError"]

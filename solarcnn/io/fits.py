@@ -1,0 +1,110 @@
+"""Robust FITS reading and writing for the course's images.
+
+`astropy.io.fits` is used underneath. These helpers add what a teaching
+pipeline needs: one call for ``.fits`` and ``.fits.gz``, the first HDU that
+holds an image when none is named (HMI keeps its data in a compressed HDU1),
+big-endian integers converted to native floats, and errors that name the file.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFileError
+
+
+def _open(path):
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise DataFileError(path, "file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(path, memmap=False)
+            hdul.verify("silentfix")
+    except DataFileError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError, EOFError, gzip errors ...
+        raise DataFileError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+    return hdul
+
+
+def read_fits(path: str | os.PathLike, hdu: int | str | None = None, *, dtype="float32",
+              expect_shape: tuple | None = None, allow_nan: bool = True):
+    """Read one image HDU; return ``(data, header)``.
+
+    Args:
+        path: a ``.fits`` or ``.fits.gz`` file.
+        hdu: index or EXTNAME of the HDU; None picks the first HDU holding an image.
+        dtype: the output dtype (big-endian ``>i2`` becomes native ``float32``).
+        expect_shape: if given, the image must have this shape.
+        allow_nan: if False, NaN pixels are an error.
+
+    Raises:
+        DataFileError: missing, empty, truncated or corrupt file, no image HDU,
+            wrong shape, NaNs when not allowed.
+    """
+    path = Path(path)
+    hdul = _open(path)
+    try:
+        if hdu is None:
+            index = next((i for i, h in enumerate(hdul)
+                          if getattr(h, "is_image", False) and h.header.get("NAXIS", 0) >= 2), None)
+            if index is None:
+                raise DataFileError(path, f"no image HDU among {len(hdul)} HDU(s) "
+                                          f"({', '.join(type(h).__name__ for h in hdul)})")
+        else:
+            index = hdu
+        try:
+            h = hdul[index]
+        except (IndexError, KeyError):
+            raise DataFileError(path, f"has no HDU {index!r}; it has {len(hdul)} HDU(s)") from None
+        try:
+            data = h.data
+        except Exception as exc:
+            raise DataFileError(path, f"HDU {index!r} could not be decoded, file truncated or corrupt "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        if data is None:
+            raise DataFileError(path, f"HDU {index!r} holds no data")
+        data = np.asarray(data)
+        if expect_shape is not None and tuple(data.shape) != tuple(expect_shape):
+            raise DataFileError(path, f"image has shape {data.shape}, expected {tuple(expect_shape)}")
+        data = data.astype(dtype) if dtype is not None else data
+        if not allow_nan and np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
+            raise DataFileError(path, f"image contains {int(np.isnan(data).sum())} NaN pixel(s)")
+        header = h.header.copy()
+    finally:
+        hdul.close()
+    return data, header
+
+
+def read_fits_image(path, hdu=None, **kwargs) -> np.ndarray:
+    """Like `read_fits` but return the data only."""
+    return read_fits(path, hdu, **kwargs)[0]
+
+
+def write_fits(path: str | os.PathLike, data, header=None, *, extra_hdus=(), overwrite: bool = True) -> Path:
+    """Write a primary image (plus optional extension HDUs) atomically.
+
+    The file is written under a temporary name and renamed, so an interrupted
+    write never leaves a half file with the final name.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdus = [fits.PrimaryHDU(data=np.asarray(data), header=header)] + list(extra_hdus)
+    tmp = path.with_name(".part-" + path.name)  # keeps the suffix, so .fits.gz is still gzipped
+    fits.HDUList(hdus).writeto(tmp, overwrite=True)
+    if path.exists() and not overwrite:
+        tmp.unlink()
+        raise FileExistsError(path)
+    os.replace(tmp, path)
+    return path

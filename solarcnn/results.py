@@ -1,0 +1,111 @@
+"""Metrics that notebooks record for the run's results table.
+
+A notebook calls ``solarcnn.record("val_accuracy", acc)``. Under the runner
+(`solarcnn run`) or the test suite, ``SOLARCNN_RESULTS_DIR`` names a folder and
+each notebook's metrics go to ``<folder>/<notebook>.json``; the runner then
+collects them into ``results.json`` and ``results.md``. Run interactively, the
+values are kept in memory and printed, nothing is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from .runtime import current_notebook
+
+_MEMORY: dict[str, dict] = {}
+
+
+def _clean(value):
+    """JSON-safe Python scalar (NumPy/Keras scalars become float/int)."""
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            pass
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"solarcnn.record: value must be a number, bool or string; received {value!r}") from None
+    return f
+
+
+def record(name: str, value, *, unit: str = "", description: str = "", notebook: str | None = None,
+           verbose: bool = True) -> None:
+    """Record one metric for the results table.
+
+    Args:
+        name: a short key, e.g. ``"val_accuracy"``.
+        value: a number (NumPy and Keras scalars are accepted), bool or string.
+        unit: e.g. ``"s"`` or ``"samples/s"``; empty for ratios and scores.
+        description: a few words for the table.
+        notebook: defaults to the name given to `solarcnn.setup`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"solarcnn.record: name must be a non-empty string; received {name!r}")
+    value = _clean(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        import warnings
+
+        warnings.warn(f"solarcnn.record: metric {name!r} is {value}; recorded as such", stacklevel=2)
+    nb = notebook or current_notebook() or "interactive"
+    entry = {"value": value, "unit": unit, "description": description, "time": time.time()}
+    _MEMORY.setdefault(nb, {})[name] = entry
+    folder = os.environ.get("SOLARCNN_RESULTS_DIR")
+    if folder:
+        path = Path(folder) / f"{nb}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = entry
+        tmp = path.with_suffix(".json.part")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    if verbose:
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"[recorded] {nb} · {name} = {shown}{(' ' + unit) if unit else ''}")
+
+
+def recorded(notebook: str | None = None) -> dict:
+    """The metrics recorded in this process (for one notebook, or all)."""
+    if notebook is None:
+        return {k: dict(v) for k, v in _MEMORY.items()}
+    return dict(_MEMORY.get(notebook, {}))
+
+
+def collect(metrics_dir: str | os.PathLike, durations: dict | None = None) -> list[dict]:
+    """Read every ``<notebook>.json`` under `metrics_dir` into table rows."""
+    rows = []
+    durations = durations or {}
+    for path in sorted(Path(metrics_dir).glob("*.json")):
+        nb = path.stem
+        for name, entry in sorted(json.loads(path.read_text()).items()):
+            rows.append({"notebook": nb, "metric": name, "value": entry["value"], "unit": entry.get("unit", ""),
+                         "description": entry.get("description", "")})
+    for nb, seconds in sorted(durations.items()):
+        rows.append({"notebook": nb, "metric": "wall_time", "value": round(seconds, 1), "unit": "s",
+                     "description": "notebook execution time"})
+    rows.sort(key=lambda r: (r["notebook"], r["metric"] != "wall_time", r["metric"]))
+    return rows
+
+
+def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = "") -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into `folder`; return both paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = folder / "results.json", folder / "results.md"
+    jpath.write_text(json.dumps(rows, indent=1))
+    lines = [header.rstrip() + "\n"] if header else []
+    lines += ["| notebook | metric | value | unit | description |", "|---|---|---|---|---|"]
+    for r in rows:
+        v = r["value"]
+        shown = f"{v:.4g}" if isinstance(v, float) else str(v)
+        lines.append(f"| {r['notebook']} | {r['metric']} | {shown} | {r['unit']} | {r['description']} |")
+    mpath.write_text("\n".join(lines) + "\n")
+    return jpath, mpath
