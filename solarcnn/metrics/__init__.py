@@ -4,7 +4,7 @@
 |---|---|---|
 | `tss`, `hss`, `confusion_2x2` | `forecast` | flare prediction (06) |
 | `iou`, `pixel_scores` | `segmentation` | CIRRUS (04), WSISEG |
-| `deepcam_iou` | `segmentation` | DeepCAM (05) |
+| `deepcam_iou` | `deepcam` | DeepCAM (05) |
 
 Imports are lazy; a track adds its names to `_NAMES`.
 """
@@ -18,7 +18,7 @@ _NAMES = {
     "confusion_2x2": "forecast",
     "iou": "segmentation",
     "pixel_scores": "segmentation",
-    "deepcam_iou": "segmentation",
+    "deepcam_iou": "deepcam",
 }
 
 __all__ = sorted(_NAMES)
