@@ -1,0 +1,73 @@
+"""Profiles and the results table."""
+import json
+
+import pytest
+
+import solarcnn
+from solarcnn import profiles
+from solarcnn.errors import ParameterError
+from solarcnn.results import collect, write_table
+
+
+def test_profile_resolves_and_overrides(capsys):
+    cfg = solarcnn.profile("00_welcome", "tiny", n_synthetic=None)
+    assert cfg.n_synthetic == profiles.table("00_welcome")["tiny"]["n_synthetic"]
+    cfg = solarcnn.profile("00_welcome", "full", n_synthetic=3)
+    assert cfg.n_synthetic == 3 and cfg._sources["n_synthetic"] == "parameter"
+    assert "overridden" in capsys.readouterr().out
+
+
+def test_unknown_profile_is_an_error():
+    with pytest.raises(ParameterError, match=r"unknown profile 'huge'.*\['full', 'tiny'\]"):
+        solarcnn.profile("00_welcome", "huge")
+
+
+def test_unknown_setting_is_an_error():
+    with pytest.raises(ParameterError, match=r"\['epochz'\] are not settings of this notebook"):
+        solarcnn.profile("00_welcome", "tiny", epochz=3)
+
+
+def test_unknown_notebook_is_an_error():
+    with pytest.raises(ParameterError, match="no profile file for notebook '99_nothing'"):
+        solarcnn.profile("99_nothing", "tiny")
+
+
+def test_every_profile_file_declares_both_profiles_with_the_same_keys():
+    files = sorted(profiles.HERE.glob("*.toml"))
+    assert files, "no profile files"
+    for f in files:
+        table = profiles.table(f.stem)          # raises on a malformed file
+        assert set(table) == set(profiles.PROFILES)
+
+
+def test_malformed_profile_file_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(profiles, "HERE", tmp_path)
+    (tmp_path / "99_x.toml").write_text("[tiny]\na = 1\n[full]\nb = 2\n")
+    with pytest.raises(ParameterError, match="every profile must set the same keys"):
+        profiles.table("99_x")
+    (tmp_path / "98_y.toml").write_text("[tiny]\na = 1\n")
+    with pytest.raises(ParameterError, match=r"missing \['full'\]"):
+        profiles.table("98_y")
+
+
+def test_record_writes_json_and_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOLARCNN_RESULTS_DIR", str(tmp_path / "m"))
+    import numpy as np
+
+    solarcnn.record("acc", np.float32(0.975), notebook="02_x", description="accuracy")
+    solarcnn.record("n", np.int64(12), notebook="02_x", unit="files")
+    data = json.loads((tmp_path / "m" / "02_x.json").read_text())
+    assert data["acc"]["value"] == pytest.approx(0.975) and data["n"]["value"] == 12
+    rows = collect(tmp_path / "m", {"02_x": 12.34})
+    assert [r["metric"] for r in rows] == ["wall_time", "acc", "n"]
+    jpath, mpath = write_table(rows, tmp_path, header="# Results")
+    md = mpath.read_text()
+    assert "| 02_x | acc | 0.975 |  | accuracy |" in md and md.startswith("# Results")
+    assert json.loads(jpath.read_text())[0]["value"] == 12.3
+
+
+def test_record_rejects_non_numbers():
+    with pytest.raises(TypeError, match=r"received \[1, 2\]"):
+        solarcnn.record("x", [1, 2], notebook="t", verbose=False)
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        solarcnn.record("", 1, notebook="t", verbose=False)
