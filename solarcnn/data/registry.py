@@ -434,7 +434,8 @@ def verify(name: str, relpath: str | None = None, *, raise_on_error: bool = Fals
             if raise_on_error:
                 raise DataFileError(dest, f"file of data set {name!r} is not in the cache; run "
                                           f"`solarcnn data fetch {name}`") from exc
-            out.append(FileStatus(entry.path, False, "missing", f"{dest}: not in the cache"))
+            out.append(FileStatus(entry.path, False, "missing",
+                                  f"{dest}: not in the cache (run `solarcnn data fetch {name}`)"))
             continue
         key = _stat_key(dest)
         if key is not None:
