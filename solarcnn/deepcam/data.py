@@ -1,0 +1,436 @@
+"""DeepCAM data handling: reading samples, ``stats.h5``, the 80/10/10 split, and the streaming loader.
+
+Introduced in notebook 05. Everything follows the MLPerf HPC reference
+(``mlcommons/hpc`` ``deepcam/src/utils/split_data.py``, ``summarize_data.py``
+and ``deepCam/data/cam_hdf5_dataset.py``):
+
+- one sample per HDF5 file: ``climate/data`` (H, W, 16) float32 and
+  ``climate/labels_0`` (H, W) float32 holding 0/1/2;
+- normalisation is **min–max only**: ``x' = (x - minval[c]) / (maxval[c] - minval[c])``
+  with the train-split ``stats.h5`` (``mean`` and ``sqmean`` are written but unused);
+- `split_files`: sorted ``data*.h5``, NumPy seed 12345, shuffle, int(0.8 N) /
+  int(0.1 N) / rest into ``train/``, ``validation/``, ``test/`` (symbolic links);
+- `summarize`: per-file mean, mean of squares, min and max over H and W, merged
+  with file-count weights (min/max global); parallel over files, optionally over
+  MPI ranks; writes ``stats.h5`` with the real file's fields.
+
+`CamDataset` is a backend-agnostic `keras.utils.PyDataset` that opens each file
+only when its batch is requested, shuffles per epoch (deterministically, so a
+resumed run sees the same order), shards by process and prefetches with workers.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFileError
+
+NUM_CHANNELS = 16
+DATA_KEY = "climate/data"
+LABEL_KEY = "climate/labels_0"
+STATS_FIELDS = ("count", "mean", "sqmean", "minval", "maxval")
+SPLIT_SEED = 12345
+
+
+# ---------------------------------------------------------------------------------------------------------
+# files and samples
+# ---------------------------------------------------------------------------------------------------------
+def list_files(directory, prefix: str = "data") -> list[Path]:
+    """The sorted ``<prefix>*.h5`` files of a folder (following symbolic links)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFileError(directory, "folder not found (expected a folder of DeepCAM .h5 files)")
+    return sorted(p for p in directory.iterdir() if p.name.startswith(prefix) and p.name.endswith(".h5"))
+
+
+def _open(path):
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataFileError(path, f"not a readable HDF5 file ({exc})") from None
+
+
+def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels: int = NUM_CHANNELS,
+                check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read one DeepCAM file: fields ``(H, W, len(channels))`` float32 and labels ``(H, W)`` int32.
+
+    Raises:
+        DataFileError: missing file or dataset, wrong rank or channel count, label/data shape mismatch,
+            labels outside {0, 1, 2}, or NaN/inf values.
+    """
+    with _open(path) as fh:
+        for key in (DATA_KEY, label_key):
+            if key not in fh:
+                raise DataFileError(path, f"dataset '{key}' missing; found {_list_datasets(fh)}")
+        ds = fh[DATA_KEY]
+        if ds.ndim != 3:
+            raise DataFileError(path, f"'{DATA_KEY}' must be (height, width, channels); found shape {ds.shape}")
+        if ds.shape[-1] != num_channels:
+            raise DataFileError(path, f"'{DATA_KEY}' has {ds.shape[-1]} channels; expected {num_channels} "
+                                f"(shape {ds.shape})")
+        if channels is None:
+            x = ds[()]
+        else:
+            x = ds[..., list(channels)]
+        lab = fh[label_key]
+        if lab.shape != ds.shape[:2]:
+            raise DataFileError(path, f"'{label_key}' has shape {lab.shape}; expected {ds.shape[:2]} to match "
+                                f"'{DATA_KEY}'")
+        y = lab[()]
+    x = np.asarray(x, dtype=np.float32)
+    if check_finite:
+        if not np.all(np.isfinite(x)):
+            bad = np.unique(np.nonzero(~np.isfinite(x))[-1]).tolist()
+            raise DataFileError(path, f"'{DATA_KEY}' contains NaN or inf values (channel index {bad})")
+        if not np.all(np.isfinite(y)):
+            raise DataFileError(path, f"'{label_key}' contains NaN or inf values")
+    yi = y.astype(np.int32)
+    if yi.size and (yi.min() < 0 or yi.max() > 2 or not np.array_equal(yi, y)):
+        raise DataFileError(path, f"'{label_key}' must hold the classes 0, 1, 2; found values "
+                            f"{np.unique(y)[:10].tolist()}")
+    return x, yi
+
+
+def _list_datasets(fh) -> list[str]:
+    names = []
+    fh.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------------
+# stats.h5
+# ---------------------------------------------------------------------------------------------------------
+def read_stats(path, num_channels: int = NUM_CHANNELS) -> dict:
+    """Read a DeepCAM ``stats.h5`` into ``{count, mean, sqmean, minval, maxval}`` (NumPy arrays).
+
+    Raises:
+        DataFileError: missing file or field, wrong shape, or maxval <= minval for a channel.
+    """
+    out = {}
+    with _open(path) as fh:
+        for field in STATS_FIELDS:
+            key = f"climate/{field}"
+            if key not in fh:
+                raise DataFileError(path, f"dataset '{key}' missing; found {_list_datasets(fh)}")
+            out[field] = fh[key][()]
+    for field in STATS_FIELDS[1:]:
+        arr = np.asarray(out[field], dtype=np.float32)
+        if arr.shape != (num_channels,):
+            raise DataFileError(path, f"'climate/{field}' has shape {arr.shape}; expected ({num_channels},)")
+        out[field] = arr
+    out["count"] = int(out["count"])
+    bad = np.nonzero(~(out["maxval"] > out["minval"]))[0]
+    if bad.size:
+        raise DataFileError(path, f"maxval must exceed minval; it does not for channel(s) {bad.tolist()}")
+    return out
+
+
+def minmax_params(stats: dict, channels=None) -> tuple[np.ndarray, np.ndarray]:
+    """The reference normalisation: ``shift = minval``, ``scale = 1 / (maxval - minval)`` (float32)."""
+    lo = np.asarray(stats["minval"], dtype=np.float32)
+    hi = np.asarray(stats["maxval"], dtype=np.float32)
+    if channels is not None:
+        lo, hi = lo[list(channels)], hi[list(channels)]
+    return lo, (1.0 / (hi - lo)).astype(np.float32)
+
+
+def normalize(x: np.ndarray, stats: dict, channels=None) -> np.ndarray:
+    """Min–max normalise fields ``(..., C)`` with `stats` (minval -> 0, maxval -> 1)."""
+    shift, scale = minmax_params(stats, channels)
+    return (scale * (np.asarray(x, dtype=np.float32) - shift)).astype(np.float32)
+
+
+def std_from_stats(stats: dict) -> np.ndarray:
+    """Per-channel standard deviation ``sqrt(sqmean - mean²)`` (not used by the benchmark)."""
+    return np.sqrt(np.maximum(stats["sqmean"].astype(np.float64) - stats["mean"].astype(np.float64) ** 2, 0.0))
+
+
+def file_token(path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-file statistics token ``(n=1, mean, meansq, min, max)`` over H and W (float64)."""
+    x, _ = read_sample(path, check_finite=True)
+    x = x.astype(np.float64)
+    return 1, x.mean(axis=(0, 1)), (x * x).mean(axis=(0, 1)), x.min(axis=(0, 1)), x.max(axis=(0, 1))
+
+
+def merge_tokens(tokens):
+    """Merge tokens with file-count weights; min and max are global."""
+    tokens = list(tokens)
+    if not tokens:
+        raise ValueError("merge_tokens: no tokens (no files to summarise)")
+    n = sum(t[0] for t in tokens)
+    mean = sum(t[0] * t[1] for t in tokens) / n
+    sq = sum(t[0] * t[2] for t in tokens) / n
+    lo = np.min(np.stack([t[3] for t in tokens]), axis=0)
+    hi = np.max(np.stack([t[4] for t in tokens]), axis=0)
+    return n, mean, sq, lo, hi
+
+
+def write_stats(path, token) -> Path:
+    """Write a merged token as ``stats.h5`` with the real file's fields and dtypes."""
+    import h5py
+
+    n, mean, sq, lo, hi = token
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".part-{os.getpid()}-{path.name}")
+    with h5py.File(tmp, "w") as fh:
+        g = fh.create_group("climate")
+        g.create_dataset("count", data=np.int64(n))
+        g.create_dataset("mean", data=np.asarray(mean, dtype=np.float32))
+        g.create_dataset("sqmean", data=np.asarray(sq, dtype=np.float32))
+        g.create_dataset("minval", data=np.asarray(lo, dtype=np.float32))
+        g.create_dataset("maxval", data=np.asarray(hi, dtype=np.float32))
+    os.replace(tmp, path)
+    return path
+
+
+def summarize(directory, output, *, prefix: str = "data-", n_jobs: int = 1, use_mpi: bool = False,
+              progress: bool = False) -> Path:
+    """Compute ``stats.h5`` of the files in `directory` (the reference uses ``<root>/train`` only).
+
+    Args:
+        directory: folder of ``data-*.h5`` files.
+        output: the ``stats.h5`` to write.
+        prefix: file-name prefix to include (``"data-"`` as the reference).
+        n_jobs: worker processes per rank (`solarcnn.utils.parallel_map`).
+        use_mpi: split the files over MPI ranks (``mpi4py``; contiguous chunks of ceil(N / size)),
+            merge with an all-reduce, and write from rank 0 only.
+    """
+    from ..utils import parallel_map
+
+    files = sorted(p for p in Path(directory).iterdir() if p.name.startswith(prefix) and p.name.endswith(".h5")) \
+        if Path(directory).is_dir() else None
+    if files is None:
+        raise DataFileError(directory, "folder not found (expected the train split's .h5 files)")
+    rank, size, comm = 0, 1, None
+    if use_mpi:
+        from mpi4py import MPI  # optional dependency
+
+        comm = MPI.COMM_WORLD
+        rank, size = comm.Get_rank(), comm.Get_size()
+    chunk = math.ceil(len(files) / size) if files else 0
+    mine = files[rank * chunk:(rank + 1) * chunk]
+    if not files:
+        raise DataFileError(directory, f"no '{prefix}*.h5' files to summarise")
+    tokens = parallel_map(file_token, mine, n_jobs=n_jobs, progress=progress, desc="summarize")
+    local = merge_tokens(tokens) if tokens else (0, np.zeros(NUM_CHANNELS), np.zeros(NUM_CHANNELS),
+                                                 np.full(NUM_CHANNELS, np.inf), np.full(NUM_CHANNELS, -np.inf))
+    if comm is not None:
+        from mpi4py import MPI
+
+        n = comm.allreduce(local[0], op=MPI.SUM)
+        mean = comm.allreduce(local[0] * local[1], op=MPI.SUM) / n
+        sq = comm.allreduce(local[0] * local[2], op=MPI.SUM) / n
+        lo = np.min(np.stack(comm.allgather(local[3])), axis=0)
+        hi = np.max(np.stack(comm.allgather(local[4])), axis=0)
+        merged = (n, mean, sq, lo, hi)
+    else:
+        merged = local
+    if rank == 0:
+        write_stats(output, merged)
+    return Path(output)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# split
+# ---------------------------------------------------------------------------------------------------------
+def split_counts(n: int, fractions=(0.8, 0.1)) -> tuple[int, int, int]:
+    """Reference split sizes: ``int(0.8 n)``, ``int(0.1 n)``, the rest (151,583 -> 121,266 / 15,158 / 15,159)."""
+    n_train, n_val = int(fractions[0] * n), int(fractions[1] * n)
+    return n_train, n_val, n - n_train - n_val
+
+
+def split_files(directory, output=None, *, seed: int = SPLIT_SEED, fractions=(0.8, 0.1), link: str = "symlink",
+                prefix: str = "data") -> dict[str, list[Path]]:
+    """Split the ``data*.h5`` files of `directory` into train/validation/test as the reference does.
+
+    The sorted file list is shuffled with ``np.random.seed(seed); np.random.shuffle`` (the legacy global
+    generator, as the reference), then cut by `split_counts`.
+
+    Args:
+        directory: the folder of all samples.
+        output: where ``train/``, ``validation/``, ``test/`` are made (None: only return the lists).
+        link: ``"symlink"`` (reference), ``"copy"`` or ``"none"``.
+
+    Returns:
+        ``{"train": [...], "validation": [...], "test": [...]}`` of source paths.
+    """
+    if link not in ("symlink", "copy", "none"):
+        raise ValueError(f"link must be 'symlink', 'copy' or 'none'; received {link!r}")
+    files = list_files(directory, prefix)
+    if not files:
+        raise DataFileError(directory, f"no '{prefix}*.h5' files to split")
+    order = np.arange(len(files))
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        np.random.shuffle(order)
+    finally:
+        np.random.set_state(state)
+    shuffled = [files[i] for i in order]
+    n_train, n_val, _ = split_counts(len(files), fractions)
+    parts = {"train": shuffled[:n_train], "validation": shuffled[n_train:n_train + n_val],
+             "test": shuffled[n_train + n_val:]}
+    if output is not None and link != "none":
+        import shutil
+
+        for name, members in parts.items():
+            target = Path(output) / name
+            target.mkdir(parents=True, exist_ok=True)
+            for src in members:
+                dst = target / src.name
+                if dst.is_symlink() or dst.exists():
+                    dst.unlink()
+                if link == "symlink":
+                    dst.symlink_to(Path(src).resolve())
+                else:
+                    shutil.copy2(src, dst)
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# streaming loader
+# ---------------------------------------------------------------------------------------------------------
+def _pydataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class CamDataset(_pydataset_base()):
+    """Streaming DeepCAM loader: lazily read, min–max normalised, shuffled, sharded batches.
+
+    Args:
+        files: a folder of ``data*.h5`` files or a list of paths.
+        stats: a ``stats.h5`` path or the dict of `read_stats`.
+        batch_size: local (per-process) batch size.
+        channels: channel indices to read (None: all 16, the reference default).
+        shuffle: reshuffle the file order every epoch (order = permutation with ``seed + epoch``,
+            identical in every process, so shards never overlap and a resumed run sees the same order).
+        seed: shuffling seed.
+        num_shards, shard_index: this process's share for multi-worker runs (defaults 1 and 0; see
+            `process_shard` for the environment of ``keras.distribution`` / SLURM / MPI launches).
+        drop_last: drop the incomplete last batch (the reference's training loader does).
+        workers, use_multiprocessing, max_queue_size: `keras.utils.PyDataset` prefetching.
+        label_key: ``"climate/labels_0"`` (the benchmark's) or ``"climate/labels_1"``.
+        return_labels: False yields only the fields (for prediction).
+
+    Raises:
+        DataFileError: (when a batch is read) a file with a missing dataset, a wrong shape or channel count,
+            NaN values, or a shape different from the first file's.
+    """
+
+    def __init__(self, files, stats, batch_size: int = 2, *, channels=None, shuffle: bool = True, seed: int = 0,
+                 num_shards: int = 1, shard_index: int = 0, drop_last: bool = True, workers: int = 1,
+                 use_multiprocessing: bool = False, max_queue_size: int = 4, label_key: str = LABEL_KEY,
+                 return_labels: bool = True):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        if isinstance(files, (str, os.PathLike)):
+            files = list_files(files)
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise ValueError("CamDataset: no files given")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; received {batch_size!r}")
+        if num_shards < 1 or not 0 <= shard_index < num_shards:
+            raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards; received "
+                             f"num_shards={num_shards!r}, shard_index={shard_index!r}")
+        self.stats = read_stats(stats) if isinstance(stats, (str, os.PathLike)) else stats
+        self.channels = None if channels is None else [int(c) for c in channels]
+        if self.channels is not None and any(not 0 <= c < NUM_CHANNELS for c in self.channels):
+            raise ValueError(f"channels must be in 0..{NUM_CHANNELS - 1}; received {channels!r}")
+        self.shift, self.scale = minmax_params(self.stats, self.channels)
+        self.batch_size = int(batch_size)
+        self.shuffle, self.seed = bool(shuffle), int(seed)
+        self.num_shards, self.shard_index = int(num_shards), int(shard_index)
+        self.drop_last = bool(drop_last)
+        self.label_key = label_key
+        self.return_labels = bool(return_labels)
+        self.epoch = 0
+        self._shape = None
+        if len(self._indices()) == 0:
+            raise ValueError(f"CamDataset: {len(self.files)} file(s) give no batch of {self.batch_size} for "
+                             f"{self.num_shards} shard(s) (drop_last={self.drop_last})")
+
+    def _indices(self) -> np.ndarray:
+        n = len(self.files)
+        order = np.random.RandomState(self.seed + self.epoch).permutation(n) if self.shuffle else np.arange(n)
+        per_shard = n // self.num_shards if self.drop_last else math.ceil(n / self.num_shards)
+        if not self.drop_last:   # pad by wrapping, as torch's DistributedSampler does
+            order = np.concatenate([order, order[:per_shard * self.num_shards - n]])
+        order = order[:per_shard * self.num_shards]
+        mine = order[self.shard_index::self.num_shards]
+        if self.drop_last:
+            mine = mine[:len(mine) // self.batch_size * self.batch_size]
+        return mine
+
+    def __len__(self) -> int:
+        return math.ceil(len(self._indices()) / self.batch_size)
+
+    @property
+    def num_batches(self) -> int:
+        return len(self)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffling order of `epoch` (used when resuming)."""
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def read(self, path) -> tuple[np.ndarray, np.ndarray]:
+        """One normalised sample ``(x, y)`` from `path`, with the shape checked against the first file's."""
+        x, y = read_sample(path, self.channels, label_key=self.label_key)
+        if self._shape is None:
+            self._shape = x.shape
+        elif x.shape != self._shape:
+            raise DataFileError(path, f"'{DATA_KEY}' has shape {x.shape}; the other files have {self._shape}")
+        return self.scale * (x - self.shift), y
+
+    def __getitem__(self, index: int):
+        idx = self._indices()
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range 0..{len(self) - 1}")
+        chosen = idx[index * self.batch_size:(index + 1) * self.batch_size]
+        pairs = [self.read(self.files[i]) for i in chosen]
+        x = np.stack([p[0] for p in pairs]).astype(np.float32)
+        if not self.return_labels:
+            return (x,)
+        return x, np.stack([p[1] for p in pairs])
+
+    def labels(self) -> np.ndarray:
+        """All labels of this shard in the current order (reads only the label datasets)."""
+        out = []
+        for i in self._indices():
+            with _open(self.files[i]) as fh:
+                out.append(fh[self.label_key][()].astype(np.int32))
+        return np.stack(out)
+
+
+def process_shard() -> tuple[int, int]:
+    """``(num_shards, shard_index)`` of this process from the launch environment.
+
+    Looks at ``keras.distribution`` (JAX multi-process), then SLURM (``SLURM_NTASKS``/``SLURM_PROCID``),
+    then Open MPI (``OMPI_COMM_WORLD_SIZE``/``_RANK``); ``(1, 0)`` for a single process.
+    """
+    try:
+        import keras
+
+        dist = keras.distribution.distribution()
+        if dist is not None and getattr(dist, "_num_process", 1) > 1:
+            return int(dist._num_process), int(dist._process_id)
+    except Exception:  # noqa: BLE001 - no distribution configured
+        pass
+    for size_key, rank_key in (("SLURM_NTASKS", "SLURM_PROCID"), ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
+                               ("WORLD_SIZE", "RANK")):
+        if size_key in os.environ and rank_key in os.environ:
+            return int(os.environ[size_key]), int(os.environ[rank_key])
+    return 1, 0
