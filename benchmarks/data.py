@@ -1,0 +1,280 @@
+"""Data-side benchmarks: the package's preparation code vs a straightforward sequential loop.
+
+| name | package side | reference (written here, from the spec) | unit |
+|---|---|---|---|
+| ``fits_prep`` | `solarcnn.slic.prep` directory preparation (n_jobs = cores) | astropy read → zero-pixel check → per-image byte-scale → Pillow bicubic 256² → uint8 row, one file after another | files/s |
+| ``cirrus_masks`` | `solarcnn.cirrus.masks.generate_mask` over the files (its batch function if it has one, else `parallel_map`) | 4×4 block mean → /2¹⁴ → astropy ZScale(0.9) → LogStretch(1e5) → Otsu, one after another | files/s |
+| ``deepcam_loader`` | the `solarcnn.deepcam` `keras.utils.PyDataset` loader, iterated once | open each HDF5 file, read every dataset, min–max normalise, stack a batch | samples/s |
+
+Inputs: the 18 genuine Hinode/SOT example files (replicated into a temporary folder
+to get enough work), and synthetic files in the real on-disk layouts for CIRRUS
+(512 × 640 raw frames) and DeepCAM (768 × 1152 × 16 float32 HDF5, full resolution),
+written to a temporary folder.  The normalisation file is the real ``stats.h5``.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+MIRROR_ENV = "SOLARCNN_DATA_MIRROR"
+DEFAULT_MIRROR = Path("/work/shared/data")
+
+
+def _data_path(dataset: str, relpath: str, mirror_sub: str) -> Path:
+    """A file of the data registry (``solarcnn.data.fetch``), or the local mirror while it is missing."""
+    try:
+        from solarcnn.data import fetch
+
+        return Path(fetch(dataset, relpath))
+    except Exception:
+        root = Path(os.environ.get(MIRROR_ENV, DEFAULT_MIRROR))
+        return root / mirror_sub / relpath
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _find(module: str, *names):
+    """First attribute of `module` among `names`; (None, reason) when it is not there yet."""
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        return None, f"{module} not importable ({type(exc).__name__}: {exc})"
+    for n in names:
+        if hasattr(mod, n):
+            return getattr(mod, n), f"{module}.{n}"
+    return None, f"{module} has none of {names}"
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+# ---------------------------------------------------------------- FITS preparation (Slic)
+def bytescale(img: np.ndarray) -> np.ndarray:
+    """``scipy.misc.imresize``'s per-image byte-scaling: min–max to 0…255, rounded half up (slic.md §4)."""
+    img = np.asarray(img, dtype=np.float64)
+    lo, hi = img.min(), img.max()
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return (np.clip((img - lo) * scale, 0, 255) + 0.5).astype(np.uint8)
+
+
+def reference_fits_prep(files: list[Path], labels: list[int], size: int = 256) -> np.ndarray:
+    """Sequential reference: one file after another, the original's steps, rows of 1 + size² uint8."""
+    from astropy.io import fits
+    from PIL import Image
+
+    rows = []
+    for f, lab in zip(files, labels):
+        img = fits.getdata(f).astype(np.float64)
+        if np.any(img == 0):
+            continue
+        small = np.asarray(Image.fromarray(bytescale(img)).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+        rows.append(np.concatenate([[np.uint8(lab)], small.ravel()]))
+    return np.stack(rows)
+
+
+def _slic_tree(workdir: Path, copies: int) -> tuple[Path, list[Path], list[int]]:
+    src = _data_path("hinode_sot", "FG20111008_111533.0.fits.gz", "hinode_sot").parent
+    originals = sorted(src.glob("*.fits.gz"))
+    if not originals:
+        raise FileNotFoundError(f"{src}: no Hinode/SOT *.fits.gz files found (set {MIRROR_ENV})")
+    root = workdir / "slic_src"
+    files, labels = [], []
+    classes = ["filaments", "flares", "prominences", "quiet", "sunspots"]
+    for c in range(copies):
+        cls = classes[c % len(classes)]
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for f in originals:
+            dst = root / cls / f"c{c:02d}_{f.name}"
+            shutil.copyfile(f, dst)
+            files.append(dst)
+            labels.append(classes.index(cls))
+    return root, files, labels
+
+
+def bench_fits_prep(workdir: Path, quick: bool) -> dict:
+    root, files, labels = _slic_tree(workdir, copies=3 if quick else 10)
+    ref_s, rows = _timed(lambda: reference_fits_prep(files, labels))
+    res = {"name": "fits_prep", "items": len(files), "unit": "files/s", "reference_rate": len(files) / ref_s,
+           "reference_s": ref_s, "reference_rows": int(rows.shape[0])}
+    fn, where = _find("solarcnn.slic.prep", "prepare_directory", "prepare_dataset", "prepare")
+    res["package_function"] = where
+    if fn is None:
+        res["error"] = f"package side not available: {where}"
+        return res
+    dst = workdir / "slic_out"
+    kw = {}
+    params = inspect.signature(fn).parameters
+    if "n_jobs" in params:
+        kw["n_jobs"] = _cores()
+    if "progress" in params:
+        kw["progress"] = False
+    pkg_s, _ = _timed(lambda: fn(root, dst, **kw))
+    res.update(package_rate=len(files) / pkg_s, package_s=pkg_s, ratio=ref_s / pkg_s,
+               notes=f"{len(files)} = {len(files) // 18} copies of the 18 genuine Hinode/SOT files; n_jobs={kw.get('n_jobs', 'default')}")
+    return res
+
+
+# ---------------------------------------------------------------- CIRRUS masks
+def write_cirrus_frames(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """Synthetic 512 × 640 int16 LWIR frames (gradient sky + noise + warm cloud blobs) as FITS."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:512, 0:640]
+    out = []
+    for i in range(n):
+        sky = 3000 + 2 * xx + rng.normal(0, 20, (512, 640))
+        for _ in range(rng.integers(2, 6)):
+            cy, cx, r = rng.uniform(0, 512), rng.uniform(0, 640), rng.uniform(40, 160)
+            sky += 4000 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r ** 2))
+        path = folder / f"frame_{i:03d}_flux.fits"
+        fits.PrimaryHDU(np.clip(sky, 0, 16383).astype(np.int16)).writeto(path, overwrite=True)
+        out.append(path)
+    return out
+
+
+def reference_mask(path: Path) -> np.ndarray:
+    """Sequential reference of the CIRRUS ground-truth mask (cirrus.md §3), in memory."""
+    from astropy.io import fits
+    from astropy.visualization import LogStretch, ZScaleInterval
+    from skimage.filters import threshold_otsu
+
+    img = fits.getdata(path).astype(np.float64)
+    img = img.reshape(128, 4, 160, 4).mean(axis=(1, 3)) / 2 ** 14
+    s = (LogStretch(a=100000) + ZScaleInterval(contrast=0.9))(img)
+    return (s > threshold_otsu(s)).astype(np.int8)
+
+
+def bench_cirrus_masks(workdir: Path, quick: bool) -> dict:
+    files = write_cirrus_frames(workdir / "cirrus", 24 if quick else 96)
+    ref_s, _ = _timed(lambda: [reference_mask(f) for f in files])
+    res = {"name": "cirrus_masks", "items": len(files), "unit": "files/s", "reference_rate": len(files) / ref_s,
+           "reference_s": ref_s}
+    batch_fn, where_b = _find("solarcnn.cirrus.masks", "generate_masks", "generate_mask_directory")
+    fn, where = _find("solarcnn.cirrus.masks", "generate_mask")
+    if batch_fn is None and fn is None:
+        res["error"] = f"package side not available: {where}"
+        return res
+    if batch_fn is not None:
+        params = inspect.signature(batch_fn).parameters
+        kw = {k: v for k, v in (("n_jobs", _cores()), ("progress", False)) if k in params}
+        pkg_s, _ = _timed(lambda: batch_fn(files, **kw))
+        res["package_function"] = f"{where_b}(n_jobs={kw.get('n_jobs')})"
+    else:
+        from solarcnn.utils import parallel_map
+
+        pkg_s, _ = _timed(lambda: parallel_map(fn, files, n_jobs=_cores(), progress=False))
+        res["package_function"] = f"parallel_map({where}, n_jobs={_cores()})"
+    res.update(package_rate=len(files) / pkg_s, package_s=pkg_s, ratio=ref_s / pkg_s,
+               notes="synthetic 512×640 int16 frames (real CIRRUS frames are not public)")
+    return res
+
+
+# ---------------------------------------------------------------- DeepCAM HDF5 loader
+def write_deepcam_files(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """Synthetic DeepCAM samples at full resolution in the reference HDF5 layout (deepcam.md §2.1)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    base = rng.standard_normal((768, 1152, 16), dtype=np.float32)
+    for i in range(n):
+        path = folder / f"data-2006-01-{1 + i // 8:02d}-{(i % 8) * 3:02d}-1.h5"
+        with h5py.File(path, "w") as h:
+            g = h.create_group("climate")
+            g["data"] = np.roll(base, i, axis=1)
+            lab = rng.integers(0, 3, size=(768, 1152)).astype(np.float32)
+            g["labels_0"] = lab
+            g["labels_1"] = lab
+            g["data_stats"] = np.zeros((4, 16), np.float32)
+            g["labels_0_stats"] = np.zeros((7, 1), np.float32)
+            g["labels_1_stats"] = np.zeros((7, 1), np.float32)
+        out.append(path)
+    return out
+
+
+def reference_deepcam_batches(files: list[Path], stats: Path, batch: int):
+    """Naive loader: open every file, read every dataset in full, normalise, stack batches."""
+    import h5py
+
+    with h5py.File(stats, "r") as h:
+        lo = h["climate/minval"][...].astype(np.float32)
+        hi = h["climate/maxval"][...].astype(np.float32)
+    for i in range(0, len(files) - batch + 1, batch):
+        xs, ys = [], []
+        for f in files[i:i + batch]:
+            with h5py.File(f, "r") as h:
+                everything = {k: h["climate"][k][...] for k in h["climate"]}
+            xs.append((everything["data"] - lo) / (hi - lo))
+            ys.append(everything["labels_0"].astype(np.int64))
+        yield np.stack(xs), np.stack(ys)
+
+
+def _deepcam_dataset_class():
+    """The package's DeepCAM `PyDataset` (the first PyDataset subclass found in solarcnn.deepcam.*)."""
+    import pkgutil
+
+    import keras
+
+    import solarcnn.deepcam as dc
+
+    for info in pkgutil.iter_modules(dc.__path__):
+        try:
+            mod = importlib.import_module(f"solarcnn.deepcam.{info.name}")
+        except Exception:
+            continue
+        for name, obj in vars(mod).items():
+            if inspect.isclass(obj) and issubclass(obj, keras.utils.PyDataset) and obj.__module__ == mod.__name__:
+                return obj, f"{mod.__name__}.{name}"
+    return None, "no keras.utils.PyDataset subclass in solarcnn.deepcam yet"
+
+
+def bench_deepcam_loader(workdir: Path, quick: bool, batch: int = 2) -> dict:
+    n = 6 if quick else 16
+    files = write_deepcam_files(workdir / "deepcam", n)
+    stats = _data_path("deepcam_stats", "stats.h5", "climate")
+    list(reference_deepcam_batches(files[:batch], stats, batch))          # warm the page cache equally
+    ref_s, _ = _timed(lambda: sum(1 for _ in reference_deepcam_batches(files, stats, batch)))
+    res = {"name": "deepcam_loader", "items": n, "unit": "samples/s", "reference_rate": n / ref_s,
+           "reference_s": ref_s}
+    cls, where = _deepcam_dataset_class()
+    res["package_function"] = where
+    if cls is None:
+        res["error"] = f"package side not available: {where}"
+        return res
+    params = inspect.signature(cls).parameters
+    kw = {}
+    for key, val in (("stats_file", stats), ("stats", stats), ("batch_size", batch), ("shuffle", False),
+                     ("workers", _cores()), ("use_multiprocessing", False)):
+        if key in params:
+            kw[key] = val
+    first = next(iter(params))
+    ds = cls(**({first: files if "files" in first else workdir / "deepcam"} | kw))
+    pkg_s, _ = _timed(lambda: [ds[i] for i in range(len(ds))])
+    got = sum(len(ds[i][0]) for i in range(min(1, len(ds)))) * len(ds)
+    res.update(package_rate=got / pkg_s, package_s=pkg_s, ratio=(got / pkg_s) / (n / ref_s),
+               notes=f"full 768×1152×16 float32, batch {batch}, synthetic values in the real layout; "
+                     f"kwargs {sorted(kw)}")
+    return res
+
+
+BENCHES = {"fits_prep": bench_fits_prep, "cirrus_masks": bench_cirrus_masks, "deepcam_loader": bench_deepcam_loader}
+
+
+def run(name: str, *, quick: bool, workdir) -> dict:
+    if name not in BENCHES:
+        raise ValueError(f"unknown data benchmark {name!r}; choose from {sorted(BENCHES)}")
+    return BENCHES[name](Path(workdir), quick)
