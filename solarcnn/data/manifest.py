@@ -129,7 +129,7 @@ class Manifest:
                         if f.path == rel[len(prefix):]:
                             return f
         close = [p for p in self.relpaths if PurePosixPath(p).name == PurePosixPath(rel).name]
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = f" Did you mean {' or '.join(repr(c) for c in close[:4])}?" if close else ""
         shown = ", ".join(self.relpaths[:8]) + (" …" if len(self.files) > 8 else "")
         raise ManifestError(f"data set {self.name!r} has no file {relpath!r}.{hint} "
                             f"Its {len(self.files)} files include: {shown}")
@@ -151,20 +151,20 @@ def _normalise_relpath(relpath: str | os.PathLike) -> str:
 def _check_keys(obj: dict, schema: dict, where: str, src: Path) -> None:
     for key in obj:
         if key not in schema:
-            raise ManifestError(f"{src}: unknown key {where}{key!r}; allowed keys: {', '.join(schema)}")
+            raise ManifestError(f"{src}: unknown key '{where}{key}'; allowed keys: {', '.join(schema)}")
     for key, (required, types, what) in schema.items():
         if key not in obj or obj[key] is None:
             if required:
-                raise ManifestError(f"{src}: missing required key {where}{key!r} ({what})")
+                raise ManifestError(f"{src}: missing required key '{where}{key}' ({what})")
             continue
         value = obj[key]
         # bool is an int subclass: a size of `true` is not a size.
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             tnames = " or ".join(t.__name__ for t in types)
-            raise ManifestError(f"{src}: key {where}{key!r} must be {tnames} ({what}); "
+            raise ManifestError(f"{src}: key '{where}{key}' must be {tnames} ({what}); "
                                 f"received {value!r} ({type(value).__name__})")
         if isinstance(value, str) and not value.strip():
-            raise ManifestError(f"{src}: key {where}{key!r} is empty ({what})")
+            raise ManifestError(f"{src}: key '{where}{key}' is empty ({what})")
 
 
 def _check_sha(value: str, where: str, src: Path) -> None:

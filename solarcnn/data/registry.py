@@ -220,7 +220,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
         ChecksumError: the last attempt delivered a file of the wrong size or hash.
         DataFileError: the last attempt failed to download (message names the URL and `dest`).
     """
-    import pooch
+    from pooch.downloaders import choose_downloader
 
     if retries < 1:
         raise ValueError(f"retries must be >= 1; received {retries}")
@@ -234,7 +234,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
             time.sleep(wait)
         tmp = _temp_path(dest)
         try:
-            downloader = pooch.choose_downloader(url, progressbar=progress)
+            downloader = choose_downloader(url, progressbar=progress)
             downloader(url, str(tmp), None)
             return _install(tmp, dest, sha256, size, what=f"{dest} (downloaded from {url})")
         except ChecksumError as exc:
