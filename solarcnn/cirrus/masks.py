@@ -1,0 +1,152 @@
+"""Ground-truth cloud masks exactly as CIRRUS made them (``reference/cirrus.md`` §3). Introduced in notebook 04.
+
+Steps: (1) rebin to 128 × 160; (2) divide by 2¹⁴; (3) ``ZScaleInterval(contrast=0.9)`` with clipping to
+[0, 1]; (4) ``LogStretch(a=1e5)``, s = log(a·y + 1)/log(a + 1); (5) Otsu threshold, mask = s > t as int8
+(1 = cloud). The original writes ``LogStretch(a) + ZScaleInterval(contrast)``; astropy composes ``A + B``
+as "B first, then A", so **ZScale runs first**. `stretch(..., order="log_first")` gives the other order,
+only to show that it changes the mask.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFileError
+from .rebin import BIN, rebin
+
+DR = 2 ** 14
+
+
+def stretch(image_div, *, contrast: float = 0.9, a_log: float = 1e5, order: str = "zscale_first") -> np.ndarray:
+    """The CIRRUS display stretch of a normalised image (counts / 2¹⁴).
+
+    Args:
+        image_div: 2-D array of counts divided by 2¹⁴.
+        contrast: ZScale contrast (0.9 in CIRRUS).
+        a_log: LogStretch ``a`` (1e5 in CIRRUS).
+        order: ``"zscale_first"`` (what astropy does with ``LogStretch(a) + ZScaleInterval(c)``, the
+            original's behaviour) or ``"log_first"`` (the tempting misreading; for comparison only).
+    """
+    from astropy.visualization import LogStretch, ZScaleInterval
+
+    img = np.asarray(image_div, dtype=np.float64)
+    if order == "zscale_first":
+        return np.asarray((LogStretch(a=a_log) + ZScaleInterval(contrast=contrast))(img, clip=True))
+    if order == "log_first":
+        return np.asarray((ZScaleInterval(contrast=contrast) + LogStretch(a=a_log))(np.clip(img, 0, 1), clip=True))
+    raise ValueError(f"order must be 'zscale_first' or 'log_first'; received {order!r}")
+
+
+def generate_mask(image, *, bin_size=BIN, a_log: float = 1e5, contrast: float = 0.9, order: str = "zscale_first",
+                  return_steps: bool = False):
+    """The CIRRUS ground-truth mask of one frame of raw counts.
+
+    Args:
+        image: 2-D raw counts (ADU); a 512 × 640 frame is first block-averaged to `bin_size`,
+            a frame already of that size is used as it is.
+        bin_size: working resolution (128, 160).
+        a_log, contrast, order: see `stretch`.
+        return_steps: also return a dict of the intermediate images (binned, divided, stretched, threshold).
+
+    Returns:
+        int8 mask of shape `bin_size`, 1 = cloud, 0 = sky (and the steps if asked).
+    """
+    from skimage.filters import threshold_otsu
+
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise ValueError(f"generate_mask expects a 2-D image; received shape {img.shape}")
+    binned = img if img.shape == tuple(bin_size) else rebin(img, bin_size)
+    div = binned / DR
+    s = stretch(div, contrast=contrast, a_log=a_log, order=order)
+    t = float(threshold_otsu(s))
+    mask = (s > t).astype(np.int8)
+    if return_steps:
+        return mask, {"binned": binned, "divided": div, "stretched": s, "threshold": t}
+    return mask
+
+
+def masked_name(path) -> str:
+    """``x_flux.fits`` → ``x_masked.fits`` (the original's naming)."""
+    name = Path(path).name
+    for suffix in ("_flux_binned.fits", "_flux.fits", "_binned.fits", ".fits.gz", ".fits"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + "_masked.fits"
+    return name + "_masked.fits"
+
+
+def generate_mask_file(path, out_dir, *, bin_size=BIN, a_log: float = 1e5, contrast: float = 0.9,
+                       overwrite: bool = True) -> Path:
+    """Write ``out_dir/<name>_masked.fits``: HDU0 the binned image (float64, header kept), HDU1 the int8 mask
+    with ``IMGTYPE='GROUND-TRUTH'``.
+
+    Raises:
+        DataFileError: unreadable file, or a frame that is not 2-D / not a multiple of `bin_size`.
+    """
+    from astropy.io import fits
+
+    from ..io.fits import read_fits, write_fits
+
+    path = Path(path)
+    out = Path(out_dir) / masked_name(path)
+    if out.exists() and not overwrite:
+        return out
+    data, header = read_fits(path, 0, dtype="float64")
+    if data.ndim != 2:
+        raise DataFileError(path, f"HDU0 has shape {data.shape}; expected a 2-D frame")
+    if data.shape != tuple(bin_size):
+        try:
+            data = rebin(data, bin_size)
+        except ValueError:
+            raise DataFileError(path, f"frame of shape {data.shape} cannot be block-averaged to "
+                                      f"{tuple(bin_size)}") from None
+    mask = generate_mask(data, bin_size=bin_size, a_log=a_log, contrast=contrast)
+    for key in ("BZERO", "BSCALE"):
+        header.remove(key, ignore_missing=True)
+    mhdr = fits.Header()
+    mhdr["IMGTYPE"] = ("GROUND-TRUTH", "ZScale, LogStretch, Otsu; 1 = cloud")
+    return write_fits(out, data, header, extra_hdus=[fits.ImageHDU(mask, header=mhdr)])
+
+
+def generate_masks(paths, out_dir, *, n_jobs: int = 1, progress: bool = True, overwrite: bool = True,
+                   **kwargs) -> list[Path]:
+    """`generate_mask_file` over many files in parallel (joblib, progress bar)."""
+    import os
+
+    from ..utils import parallel_map
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out_dir = os.fspath(out_dir)
+    return parallel_map(lambda p: generate_mask_file(p, out_dir, overwrite=overwrite, **kwargs), list(paths),
+                        n_jobs=n_jobs, progress=progress, desc="masks")
+
+
+def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``*_masked.fits`` sample: (image / 2¹⁴ as float32, mask as int8).
+
+    Raises:
+        DataFileError: missing mask HDU, wrong shapes, or a mask that is not binary.
+    """
+    from ..io.fits import _open
+
+    path = Path(path)
+    hdul = _open(path)
+    try:
+        if len(hdul) < 2:
+            raise DataFileError(path, f"has {len(hdul)} HDU(s); a masked sample needs the image in HDU0 and the "
+                                      "int8 ground-truth mask in HDU1 (make it with generate_mask_file)")
+        img, mask = hdul[0].data, hdul[1].data
+        if img is None or mask is None:
+            raise DataFileError(path, "HDU0 or HDU1 holds no data")
+        img, mask = np.asarray(img), np.asarray(mask)
+    finally:
+        hdul.close()
+    if img.shape != tuple(shape):
+        raise DataFileError(path, f"image has shape {img.shape}, expected {tuple(shape)}")
+    if mask.shape != img.shape:
+        raise DataFileError(path, f"mask shape {mask.shape} differs from image shape {img.shape}")
+    values = np.unique(mask)
+    if not np.isin(values, (0, 1)).all():
+        raise DataFileError(path, f"mask is not binary: values {values[:10].tolist()} (expected 0 and 1)")
+    return (img / DR).astype(np.float32), mask.astype(np.int8)
