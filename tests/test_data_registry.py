@@ -364,8 +364,8 @@ def test_derived_file_without_mirror_explains_itself(cache, monkeypatch):
 
 # --------------------------------------------------------------------------- downloads (local HTTP server)
 class _Server:
-    """A 127.0.0.1 HTTP server: /f/NAME serves a file; /flaky/NAME fails once with 503; /trunc/NAME
-    announces the full length and closes after half; /count/... counts requests."""
+    """A 127.0.0.1 HTTP server: /f/NAME serves a file; /flaky/NAME fails once with 503; /down/NAME always
+    fails with 503; /trunc/NAME announces the full length and sends only half. `requests` lists the paths asked."""
 
     def __init__(self, root: Path):
         self.root, self.requests, self.failed_once = root, [], set()
@@ -383,7 +383,7 @@ class _Server:
                     self.send_error(404, "not found")
                     return
                 data = path.read_bytes()
-                if kind == "flaky" and name not in outer.failed_once:
+                if kind == "down" or (kind == "flaky" and name not in outer.failed_once):
                     outer.failed_once.add(name)
                     self.send_error(503, "try again")
                     return
@@ -502,11 +502,18 @@ def test_retry_after_a_failing_request(toy, server):
 
 
 def test_download_that_keeps_failing_names_url_and_file(toy, server):
-    dest = toy["cache"] / "dl" / "nothing.bin"
-    with pytest.raises(DataFileError, match=re.escape(f"{dest}: download of {server.url}/f/nothing.bin failed "
-                                                      "(after 2 attempts): HTTPError")):
-        registry.download(f"{server.url}/f/nothing.bin", dest, retries=2, backoff=0)
-    assert not dest.exists()
+    (server.root / "a.bin").write_bytes(toy["a"])
+    dest = toy["cache"] / "dl" / "a.bin"
+    with pytest.raises(DataFileError, match=re.escape(f"{dest}: download of {server.url}/down/a.bin failed "
+                                                      "(after 3 attempts): HTTPError: 503")):
+        registry.download(f"{server.url}/down/a.bin", dest, retries=3, backoff=0)
+    assert server.requests == ["/down/a.bin"] * 3 and not dest.exists() and not _parts(dest.parent)
+    # a 404 is not retried: another attempt cannot fix it
+    server.requests.clear()
+    with pytest.raises(DataFileError, match=re.escape(f"{dest}: download of {server.url}/f/nothing.bin failed: "
+                                                      "HTTPError: 404")):
+        registry.download(f"{server.url}/f/nothing.bin", dest, retries=3, backoff=0)
+    assert server.requests == ["/f/nothing.bin"] and not dest.exists()
     with pytest.raises(ValueError, match="retries must be >= 1; received 0"):
         registry.download(f"{server.url}/f/x", dest, retries=0)
 
@@ -557,6 +564,11 @@ def test_derived_set_without_auto_build_explains_how(toy):
     (toy["manifests"] / "synthetic_bad.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(ManifestError, match=r"synthetic_bad\.yaml: key 'derived\.generator': no synthetic generator"):
         registry.build_derived("synthetic_bad")
+    doc["name"] = "toy_derived"
+    (toy["manifests"] / "toy_derived.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError, match=r"toy_derived\.yaml: a derived \(synthetic\) set's name must start with "
+                                            r"'synthetic_'; received 'toy_derived'"):
+        registry.manifest("toy_derived")
 
 
 # --------------------------------------------------------------------------- CLI

@@ -201,6 +201,9 @@ def validate(data: Any, src: str | os.PathLike = "<manifest>") -> Manifest:
     files: list[FileEntry] = []
     derived = None
     if has_derived:
+        if not name.startswith("synthetic_"):
+            raise ManifestError(f"{src}: a derived (synthetic) set's name must start with 'synthetic_'; "
+                                f"received {name!r}")
         _check_keys(data["derived"], DERIVED_KEYS, "derived.", src)
         derived = dict(data["derived"])
         n = derived["options"].get("n")

@@ -241,13 +241,25 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
             last = exc
         except Exception as exc:  # network, HTTP status, disk: reported after the last attempt
             last = exc
+            if not _retryable(exc):
+                attempt_count = attempt + 1
+                break
         finally:
             if tmp.exists():
                 tmp.unlink()
+    else:
+        attempt_count = retries
     if isinstance(last, ChecksumError):
         raise last
-    tries = f" (after {retries} attempts)" if retries > 1 else ""
+    tries = f" (after {attempt_count} attempts)" if attempt_count > 1 else ""
     raise DataFileError(dest, f"download of {url} failed{tries}: {type(last).__name__}: {last}") from last
+
+
+def _retryable(exc: Exception) -> bool:
+    """False for HTTP client errors that another attempt cannot fix (404, 403 ...; not 408/429)."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return not (isinstance(status, int) and 400 <= status < 500 and status not in (408, 429))
 
 
 def _extract_member(archive: Path, member: str, dest: Path, sha256: str, size: int, what: str) -> Path:
