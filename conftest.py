@@ -33,7 +33,6 @@ def pytest_configure(config):
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SOLARCNN_RESULTS_DIR", str(RUN_DIR / "metrics"))
     os.environ.setdefault("SOLARCNN_WORKDIR", str(RUN_DIR / "work"))
-    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _is_nbval(item) -> bool:

@@ -113,7 +113,8 @@ class RunResult:
 
 def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", parameters: dict | None = None,
                   run_dir: str | os.PathLike | None = None, kernel: str = KERNEL_NAME, cell_timeout: int = 1200,
-                  progress: bool = True, log_output: bool = False, stop_on_error: bool = True) -> RunResult:
+                  progress: bool = True, log_output: bool = False, stop_on_error: bool = True,
+                  notebooks_dir: str | os.PathLike | None = None) -> RunResult:
     """Execute notebooks in number order into a run folder and collect their metrics.
 
     Args:
@@ -128,6 +129,7 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
         log_output: stream the notebooks' output to this terminal.
         stop_on_error: stop at the first failing notebook (its executed copy, with the
             error in it, is kept in the run folder).
+        notebooks_dir: where the notebooks are (default: the checkout's ``notebooks/``).
     """
     import papermill as pm
 
@@ -137,9 +139,10 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
     parameters = dict(parameters or {})
     if "PROFILE" in parameters:
         raise ParameterError("set the profile with profile=... (--profile), not as a parameter")
-    notebooks = [resolve(s) for s in selectors] if selectors else list_notebooks()
+    folder = Path(notebooks_dir) if notebooks_dir else notebook_dir()
+    notebooks = [resolve(s, folder) for s in selectors] if selectors else list_notebooks(folder)
     if not notebooks:
-        raise ParameterError(f"no numbered notebooks found in {notebook_dir()}")
+        raise ParameterError(f"no numbered notebooks found in {folder}")
     for nb in notebooks:                      # check everything before running anything
         check_parameters(nb, {**parameters, "PROFILE": profile})
     run_dir = Path(run_dir) if run_dir else repo_root() / "runs" / profile

@@ -10,7 +10,7 @@ SDO/HMI continuum-intensity images (``BUNIT='DN/s'``, helioprojective
 - **sunspots** at random heliographic latitudes within the activity belts
   (5°–35° N/S): a dark umbra (≈ 0.2 I) inside a penumbra (≈ 0.75 I), both
   foreshortened towards the limb (the radial axis shrinks by μ);
-- photon noise.
+- relative Gaussian noise (0.4 % by default, like a resampled HMI image).
 
 The label is the number of sunspots, so the set can teach counting or
 regression; notebook 00 uses it to show that a synthetic file reads exactly
@@ -34,7 +34,7 @@ class SunspotDiskGenerator(SyntheticGenerator):
     limb_a, limb_b = 0.45, 0.22
 
     def __init__(self, seed: int = 0, size: int = 100, rsun_arcsec: float = 968.66, max_spots: int = 5,
-                 disk_fraction: float = 0.94, intensity: float = 52000.0):
+                 disk_fraction: float = 0.94, intensity: float = 52000.0, noise: float = 0.004):
         super().__init__(seed)
         if size < 16:
             raise ValueError(f"size must be >= 16 pixels; received {size}")
@@ -44,6 +44,9 @@ class SunspotDiskGenerator(SyntheticGenerator):
         # plate scale chosen so that the disk fills `disk_fraction` of the half-width
         self.cdelt = self.rsun_arcsec / (disk_fraction * size / 2)
         self.intensity = float(intensity)
+        if not 0 <= noise < 0.5:
+            raise ValueError(f"noise must be in [0, 0.5); received {noise}")
+        self.noise = float(noise)
 
     def label_for(self, index: int):
         return int(self.rng(index).integers(0, self.max_spots + 1))
@@ -82,7 +85,7 @@ class SunspotDiskGenerator(SyntheticGenerator):
             spots.append({"lat_deg": float(np.rad2deg(lat)), "lon_deg": float(np.rad2deg(lon)),
                           "penumbra_radius_rsun": float(r_pen)})
         counts = self.intensity * image
-        counts = rng.poisson(np.clip(counts, 0, None) / 50.0) * 50.0   # photon noise
+        counts = counts * (1.0 + self.noise * rng.standard_normal(counts.shape))   # relative (photon-like) noise
         data = np.where(on_disk, counts, np.nan)
         return Sample(data=data, label=n_spots, meta={"spots": spots, "index": index})
 
