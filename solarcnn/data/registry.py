@@ -20,7 +20,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from ..errors import ChecksumError, DataFileError, ManifestError
 from .manifest import FileEntry, Manifest, _normalise_relpath, load_manifest
