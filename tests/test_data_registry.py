@@ -613,3 +613,9 @@ def test_cli_is_wired_into_the_solarcnn_command(cache):
 
     assert cli.main(["data", "path", "cam5_grid"]) == 0
     assert cli.main(["data", "fetch", "no_such_set"]) == 2
+
+
+def test_missing_manifest_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOLARCNN_MANIFESTS", str(tmp_path / "no_manifests"))
+    with pytest.raises(ManifestError, match=r"no_manifests: the manifest folder does not exist"):
+        registry.list_datasets()
