@@ -415,7 +415,10 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
         shutil.copy2(book_src / page, src / page)
     if (book_src / "_static").is_dir():
         shutil.copytree(book_src / "_static", src / "_static")
-    static = src / "_static" / "mathjax"
+    if (book_src / "_ext").is_dir():
+        shutil.copytree(book_src / "_ext", src / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    # Not in _static: Jupyter Book would add every .js file there to every page (MathJax twice).
+    static = src / "_vendor" / "mathjax"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(mathjax / "tex-mml-chtml.js", static / "tex-mml-chtml.js")
     shutil.copytree(mathjax / "output" / "chtml" / "fonts", static / "output" / "chtml" / "fonts")
@@ -660,11 +663,14 @@ def check_in_browser(html_path: str | os.PathLike, *, expect_figure: bool = Fals
                 for u in remote_resources(page.read_text(encoding="utf-8", errors="replace"))]
     with tempfile.TemporaryDirectory(prefix="solarcnn-chromium-") as tmp:
         flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp}/profile", f"--window-size={window_size[0]},{window_size[1]}"]
+        probe = _probe_copy(page)
         try:
-            proc = subprocess.run([chromium, *flags, "--dump-dom", url], stdout=subprocess.PIPE,
+            proc = subprocess.run([chromium, *flags, "--dump-dom", probe.as_uri()], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise BookError(f"{page}: Chromium did not finish --dump-dom within {timeout:.0f} s") from None
+        finally:
+            probe.unlink(missing_ok=True)
         dom = proc.stdout
         if proc.returncode != 0 or "<html" not in dom.lower():
             raise BookError(f"{page}: Chromium --dump-dom failed (exit {proc.returncode}):\n"
@@ -673,6 +679,11 @@ def check_in_browser(html_path: str | os.PathLike, *, expect_figure: bool = Fals
         problems += more
         missing = [s for s in facts["images"] if not s.startswith("data:") and not _local_file(page, s)]
         problems += [f"figure file missing: {s}" for s in missing]
+        probe_facts, more = probe_problems(dom)
+        facts.update(probe_facts)
+        problems += more
+        if expect_figure and not probe_facts.get("images_loaded"):
+            problems.append("no figure image was decoded by the browser")
         if expect_title and expect_title not in facts["title"]:
             problems.append(f"title {facts['title']!r} does not contain {expect_title!r}")
         shot = Path(screenshot).resolve() if screenshot else Path(tmp) / "page.png"
@@ -690,6 +701,58 @@ def check_in_browser(html_path: str | os.PathLike, *, expect_figure: bool = Fals
     if problems:
         raise BookError(f"{page} does not render as it should:\n- " + "\n- ".join(problems))
     return facts
+
+
+# Injected into a temporary copy of the page (same folder, so relative links hold) before --dump-dom:
+# records resources that failed to load, script errors, and which images the browser decoded.
+_PROBE_HEAD = """<script data-solarcnn-probe>
+window.__solarcnnFailures = [];
+window.addEventListener('error', function (e) {
+  var t = e.target || {};
+  window.__solarcnnFailures.push(t.src || t.href ? 'failed to load ' + (t.src || t.href)
+                                                 : 'script error: ' + (e.message || '?'));
+}, true);
+</script>"""
+_PROBE_BODY = """<script data-solarcnn-probe>
+function __solarcnnReport() {
+  var out = document.getElementById('solarcnn-probe') || document.createElement('pre');
+  out.id = 'solarcnn-probe';
+  out.hidden = true;
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('img'));
+  var loaded = imgs.filter(function (im) { return im.complete && im.naturalWidth > 0; }).length;
+  out.textContent = JSON.stringify({images_total: imgs.length, images_loaded: loaded,
+                                    failures: window.__solarcnnFailures});
+  document.body.appendChild(out);
+}
+window.addEventListener('load', function () { __solarcnnReport(); setTimeout(__solarcnnReport, 3000); });
+</script>"""
+
+
+def _probe_copy(page: Path) -> Path:
+    text = page.read_text(encoding="utf-8", errors="replace")
+    head = re.search(r"<head\b[^>]*>", text, re.I)
+    body = text.lower().rfind("</body>")
+    if not head or body < 0:
+        raise BookError(f"{page}: not an HTML page with <head> and </body>")
+    text = text[:body] + _PROBE_BODY + text[body:]
+    text = text[:head.end()] + _PROBE_HEAD + text[head.end():]
+    probe = page.with_name(f".solarcnn-probe-{os.getpid()}-{page.name}")
+    probe.write_text(text, encoding="utf-8")
+    return probe
+
+
+def probe_problems(dom: str) -> tuple[dict, list[str]]:
+    """Read the probe's report (failed resources, script errors, decoded images) from a DOM dump."""
+    m = re.search(r"<pre\b[^>]*id=\"solarcnn-probe\"[^>]*>(.*?)</pre>", dom, re.S)
+    if not m:
+        return {}, ["the page's scripts did not finish (no load event within the time budget)"]
+    try:
+        report = json.loads(_html.unescape(m.group(1)))
+    except json.JSONDecodeError:
+        return {}, ["unreadable probe report"]
+    failures = report.pop("failures", [])
+    report["load_failures"] = failures
+    return report, [f"in the browser: {f}" for f in failures]
 
 
 def _local_file(page: Path, src: str) -> bool:

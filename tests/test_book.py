@@ -114,7 +114,7 @@ def test_stage_orders_notebooks_by_number_and_writes_toc(run_dir, tmp_path):
     assert files == ["02_plot_page", "10_second_page", "results", "instructors"]
     assert "root: index" in toc
     assert (src / "index.md").read_text().startswith("# ")
-    assert (src / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (src / "_vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
     assert not (src / "work").exists() and not (src / "metrics").exists()
 
 
@@ -376,3 +376,19 @@ def test_browser_check_rejects_a_page_with_an_error_output(built, chromium, tmp_
                                           '<pre>Traceback (most recent call last): boom</pre></div>', 1))
     with pytest.raises(book.BookError, match="error/traceback output is shown"):
         book.check_in_browser(page)
+
+
+@pytest.mark.book
+def test_browser_check_reports_resources_that_fail_to_load(built, chromium, tmp_path):
+    html_dir = tmp_path / "html"
+    shutil.copytree(built.index.parent, html_dir)
+    page = html_dir / "02_plot_page.html"
+    figure = next((html_dir / "_images").glob("*.png"))
+    figure.unlink()                                           # the figure file is gone
+    page.write_text(page.read_text().replace("</head>", '<script src="_static/no_such_script.js"></script></head>', 1))
+    with pytest.raises(book.BookError) as info:
+        book.check_in_browser(page, expect_figure=True)
+    msg = str(info.value)
+    assert f"figure file missing: _images/{figure.name}" in msg
+    assert "in the browser: failed to load" in msg and "no_such_script.js" in msg
+    assert "no figure image was decoded by the browser" in msg
