@@ -11,4 +11,4 @@ fi
 .venv/bin/solarcnn book --run "runs/${PROFILE:-tiny}" --out build/book
 echo
 echo "Results table: $(pwd)/runs/${PROFILE:-tiny}/results.md"
-echo "Book (HTML):   $(pwd)/build/book/html/index.html"
+echo "Book (HTML):   $(pwd)/build/book/_build/html/index.html"

@@ -1,0 +1,44 @@
+"""The book of the run this test session executed (ordered after the notebooks by conftest.py).
+
+nbval executes every notebook once; conftest.py saves those executed copies in
+``runs/test/``. Here the results table is written from the metrics they recorded,
+the book is built from them with Jupyter Book 1 and opened in headless Chromium.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from solarcnn import book
+from solarcnn.results import collect, write_table
+from solarcnn.runner import list_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.after_notebooks
+def test_book_renders_the_executed_notebooks(test_run_dir, executed_notebooks, tmp_path):
+    expected = [p.stem for p in list_notebooks()]
+    if not executed_notebooks:
+        pytest.skip("the notebooks were not part of this session; run tools/test.sh (pytest tests notebooks ...)")
+    unfinished = [n for n in expected if not executed_notebooks.get(n)]
+    assert not unfinished, f"notebooks that did not run to the end in this session: {unfinished}"
+
+    durations = json.loads((test_run_dir / "durations.json").read_text())
+    rows = collect(test_run_dir / "metrics", {k: v for k, v in durations.items() if k in expected})
+    assert {r["notebook"] for r in rows} >= set(expected), "every notebook records at least one metric"
+    write_table(rows, test_run_dir, header="# Results of the tested run (tiny profile)\n")
+
+    index = book.build(test_run_dir, ROOT / "build" / "book-test")
+    html = index.read_text(encoding="utf-8")
+    positions = [html.find(f'href="{n}.html"') for n in expected]
+    assert all(p > 0 for p in positions), f"table of contents lacks {[n for n, p in zip(expected, positions) if p < 0]}"
+    assert positions == sorted(positions), "table of contents must follow the notebook numbers"
+
+    report = book.check_book(index, screenshot_dir=ROOT / "build" / "book-test" / "screenshots")
+    assert report["index"]["title"]
+    notebook_pages = [k for k in report if k != "index"]
+    assert notebook_pages and report[notebook_pages[0]]["images"], "a notebook page with a figure rendered"
+    results_page = index.parent / "results.html"
+    assert re.search(r"wall_time", results_page.read_text(encoding="utf-8")), "the results table is in the book"
