@@ -1,0 +1,204 @@
+"""Fast checks of the benchmark suite: FLOP counting, parameter parity, CLI parsing.
+
+No timing assertions (speed is shown by `python -m benchmarks`, never by tests).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+keras = pytest.importorskip("keras")
+from keras import layers  # noqa: E402
+
+from benchmarks import machine, runner  # noqa: E402
+from benchmarks.flops import keras_flops  # noqa: E402
+
+
+# ------------------------------------------------------------------ FLOP counter, hand-checkable
+def test_flops_dense_by_hand():
+    x = keras.Input((10,))
+    y = layers.Dense(7, name="d")(x)
+    assert keras_flops(keras.Model(x, y)) == 2 * 10 * 7
+
+
+def test_flops_conv_same_and_strided_by_hand():
+    x = keras.Input((8, 8, 3))
+    a = layers.Conv2D(4, 3, padding="same", name="c1")(x)           # 8*8 out px * 3*3*3*4 MACs
+    b = layers.Conv2D(5, 3, strides=2, padding="valid", name="c2")(a)  # 3*3 out px * 3*3*4*5 MACs
+    total, per = keras_flops(keras.Model(x, b), by_layer=True)
+    assert per == {"c1": 2 * 64 * 108, "c2": 2 * 9 * 180}
+    assert total == 2 * (64 * 108 + 9 * 180)
+
+
+def test_flops_depthwise_separable_transpose_by_hand():
+    x = keras.Input((6, 6, 4))
+    a = layers.DepthwiseConv2D(3, padding="same", name="dw")(x)                 # 36 * 9 * 4
+    b = layers.SeparableConv2D(8, 3, padding="same", name="sep")(a)             # 36 * (9*4 + 4*8)
+    c = layers.Conv2DTranspose(2, 3, strides=2, padding="same", name="tr")(b)   # 36 input px * 9*2*8
+    _, per = keras_flops(keras.Model(x, c), by_layer=True)
+    assert per == {"dw": 2 * 36 * 36, "sep": 2 * 36 * (36 + 32), "tr": 2 * 36 * 144}
+
+
+def test_flops_shared_layer_counted_per_call_and_free_layers_ignored():
+    x = keras.Input((4, 4, 2))
+    conv = layers.Conv2D(2, 1, name="shared")
+    y = conv(conv(layers.BatchNormalization(name="bn")(x)))
+    y = layers.MaxPooling2D(name="pool")(layers.ReLU(name="relu")(y))
+    total, per = keras_flops(keras.Model(x, y), by_layer=True)
+    # two calls x 16 pixels x (1*1*2 in x 2 out) MACs x 2 FLOPs
+    assert per == {"shared": 2 * 16 * 4 * 2}
+    assert total == 256
+
+
+def test_flops_needs_static_shape_and_says_so():
+    x = keras.Input((None, None, 3))
+    y = layers.Conv2D(2, 3, name="c")(x)
+    with pytest.raises(ValueError, match=r"static input shape; got a tensor of shape \(None, None, None, \d\)"):
+        keras_flops(keras.Model(x, y))
+
+
+def test_flops_rejects_subclassed_model_with_its_type():
+    class M(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="functional model; got M"):
+        keras_flops(M())
+
+
+# ------------------------------------------------------------------ machine / peak
+def test_flops_per_cycle_table():
+    assert machine.fp32_flops_per_cycle({"avx512f", "avx2", "fma"}, "AuthenticAMD", 26)[0] == 64   # Zen 5
+    assert machine.fp32_flops_per_cycle({"avx512f", "avx2", "fma"}, "AuthenticAMD", 25)[0] == 32   # Zen 4
+    assert machine.fp32_flops_per_cycle({"avx2", "fma"}, "GenuineIntel", 6)[0] == 32
+    assert machine.fp32_flops_per_cycle({"sse2"}, "GenuineIntel", 6)[0] == 8
+
+
+def test_gpu_peak_table():
+    peak, how = machine.gpu_peak_flops("NVIDIA H100 80GB HBM3", "bfloat16")
+    assert peak == pytest.approx(989.4e12) and "H100" in how
+    assert machine.gpu_peak_flops("NVIDIA H200", "bfloat16")[0] == pytest.approx(989.4e12)
+    assert machine.gpu_peak_flops("NVIDIA H100 PCIe", "bfloat16")[0] == pytest.approx(756e12)
+    assert machine.gpu_peak_flops("Some Unknown GPU")[0] is None
+
+
+def test_cpu_peak_is_labelled_an_estimate():
+    peak, how = machine.cpu_peak_flops()
+    if peak is not None:
+        assert peak > 0 and how.startswith("estimate of peak")
+
+
+# ------------------------------------------------------------------ CLI parsing
+def test_quick_parsing_and_defaults():
+    args = runner.build_parser().parse_args(["--quick", "slic", "data", "--backend", "tensorflow,jax"])
+    assert args.quick and args.names == ["slic", "data"]
+    assert runner.resolve_names(args.names) == ["slic", "fits_prep", "cirrus_masks", "deepcam_loader"]
+    assert runner.resolve_backends(args.backend, gpu=False) == ["tensorflow", "jax"]
+    assert runner.resolve_backends(None, gpu=False) == ["tensorflow", "jax", "torch"]
+    assert runner.resolve_backends(None, gpu=True) == ["jax"]
+    assert runner.resolve_names([]) == runner.GROUPS["all"]
+    args = runner.build_parser().parse_args(["--mixed-precision", "--steps", "5"])
+    assert args.mixed_precision and args.steps == 5 and not args.quick
+
+
+def test_unknown_benchmark_and_backend_are_clear_errors():
+    with pytest.raises(SystemExit, match="unknown benchmark 'resnet'"):
+        runner.resolve_names(["resnet"])
+    with pytest.raises(SystemExit, match="received 'tensorflow,mxnet'"):
+        runner.resolve_backends("tensorflow,mxnet", gpu=False)
+
+
+def test_cli_module_registers_bench_subcommand():
+    import argparse
+
+    from benchmarks import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["bench", "--quick", "fits_prep"])
+    assert args.func is runner.run_from_args and args.quick and args.names == ["fits_prep"]
+
+
+def test_markdown_report_from_a_fake_result():
+    report = {"quick": True, "size": "quick", "steps": 3, "warmup": 2, "mixed_precision": False,
+              "started": "now", "total_wall_s": 1.0, "versions": {"keras": "3"},
+              "machine": {"cpu": "x", "cpu_family": "1", "cores_usable": 2, "memory_gb": 1, "gpus": None,
+                          "cpu_peak_fp32_flops": 100e9, "cpu_peak_how": "estimate of peak: test"},
+              "models": [
+                  {"model": "slic", "backend": "tensorflow", "device": "cpu", "input_shape": [64, 64, 1], "batch": 8,
+                   "trainable_params": 10, "forward_flops_per_sample": 1e9, "train_samples_per_s": 10.0,
+                   "infer_samples_per_s": 40.0, "train": {"first_step_s": 1.0}, "peak_rss_mb": 5},
+                  {"model": "slic", "backend": "torch-reference", "device": "cpu", "input_shape": [64, 64, 1],
+                   "batch": 8, "trainable_params": 10, "forward_flops_per_sample": 1e9, "train_samples_per_s": 5.0,
+                   "infer_samples_per_s": 80.0, "train": {"first_step_s": 1.0}, "peak_rss_mb": 5}],
+              "data": [{"name": "fits_prep", "items": 4, "unit": "files/s", "package_rate": 8.0,
+                        "reference_rate": 2.0, "ratio": 4.0}]}
+    runner.summarise(report)
+    tf = report["models"][0]
+    assert tf["train_ratio_vs_torch"] == pytest.approx(2.0) and tf["infer_ratio_vs_torch"] == pytest.approx(0.5)
+    assert tf["train_mfu"] == pytest.approx(3 * 1e9 * 10 / 100e9) and tf["param_parity"]
+    md = runner.to_markdown(report)
+    assert "| slic | 64×64×1 × 8 | tensorflow | 10 |" in md and "30.0%" in md and "| fits_prep | 4 |" in md
+
+
+# ------------------------------------------------------------------ PyTorch references: parameter parity
+torch = pytest.importorskip("torch")
+from benchmarks import torch_models  # noqa: E402
+from benchmarks.flops import torch_flops  # noqa: E402
+
+
+@pytest.mark.parametrize("name,kwargs,expected", [
+    ("slic", {}, 155_711_685),
+    ("slic", {"img_size": 128}, 55_048_389),
+    ("slic", {"img_size": 64}, 29_882_565),
+    ("cirrus_unet", {}, 2_103_297),
+    ("deeplabv3plus", {}, 56_454_720),
+    ("flare_resnet34", {}, 21_285_728),
+])
+def test_torch_reference_matches_spec_param_count(name, kwargs, expected):
+    assert torch_models.count_trainable(torch_models.BUILDERS[name](**kwargs)) == expected
+
+
+def test_torch_deeplab_has_76_batchnorms_and_small_input_shape():
+    m = torch_models.deeplabv3plus_torch(middle_blocks=1)
+    assert sum(isinstance(x, torch.nn.BatchNorm2d) for x in torch_models.deeplabv3plus_torch().modules()) == 76
+    assert m(torch.zeros(1, 16, 32, 48)).shape == (1, 3, 32, 48)
+
+
+def test_torch_slic_rejects_bad_size():
+    with pytest.raises(ValueError, match="multiple of 32, got 100"):
+        torch_models.slic_torch(img_size=100)
+
+
+def test_torch_flop_counter_by_hand():
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 7))
+    f = torch_flops(m, torch.zeros(2, 3, 8, 8))
+    assert f["forward"] == 2 * 64 * 108 + 2 * 256 * 7
+
+
+QUICK_PARITY = ["cirrus_unet", "flare_resnet34", "deeplabv3plus", "slic"]
+
+
+@pytest.mark.parametrize("name", QUICK_PARITY)
+def test_keras_and_torch_quick_configs_have_same_params_and_flops(name):
+    """The package's Keras model and the PyTorch reference, at the reduced benchmark size."""
+    import solarcnn.models as models
+    from benchmarks.models import config
+
+    cfg = config(name, "quick")
+    try:
+        km = getattr(models, cfg["builder"])(input_shape=cfg["input_shape"], **cfg["keras_kw"])
+    except (ImportError, AttributeError) as exc:   # the track's builder not merged yet
+        pytest.skip(f"{cfg['builder']} not available: {exc}")
+    tm = torch_models.BUILDERS[name](**cfg["torch"])
+    k_params = int(sum(np.prod(v.shape) for v in km.trainable_weights))
+    assert k_params == torch_models.count_trainable(tm)
+    h, w, c = cfg["input_shape"]
+    assert keras_flops(km) == torch_flops(tm, torch.zeros(1, c, h, w), backward=False)["forward"]
