@@ -346,12 +346,14 @@ def read_results_table(path: Path) -> tuple[list[str], list[list[str]]]:
             continue
         if not line.strip().startswith("|"):
             raise DataFileError(path, f"line {n}: text after the table: {line[:80]!r}")
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        # The description is the rest of the line: the runner does not escape a '|' in it.
+        body = line.strip()[1:]
+        if body.endswith("|") and not body.endswith("\\|"):
+            body = body[:-1]
+        cells = [c.strip() for c in body.split("|", 4)]
         if len(cells) < len(RESULTS_HEADER):
             raise DataFileError(path, f"line {n}: {len(cells)} columns, expected {len(RESULTS_HEADER)}: {line[:80]!r}")
-        # A '|' inside the description would split it: join the surplus back.
-        cells = cells[:4] + [" / ".join(cells[4:])]
-        rows.append(cells)
+        rows.append(cells[:4] + [re.sub(r"(?<!\\)\|", r"\\|", cells[4])])
     return lines[:header_i], rows
 
 
