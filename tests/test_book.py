@@ -367,17 +367,34 @@ def test_index_and_notebook_pages_render_in_chromium(built, chromium, tmp_path):
 
 
 @pytest.mark.book
-def test_browser_check_rejects_a_page_with_an_error_output(built, chromium, tmp_path):
-    html_dir = tmp_path / "html"
-    shutil.copytree(built.index.parent, html_dir)
-    page = html_dir / "10_second_page.html"
-    text = page.read_text()
-    marker = '<div class="cell_output docutils container">'
-    assert marker in text
-    page.write_text(text.replace(marker, marker + '<div class="output traceback highlight-ipythontb notranslate">'
-                                          '<pre>Traceback (most recent call last): boom</pre></div>', 1))
+def test_browser_check_rejects_a_page_with_an_error_output(book_env, run_dir, chromium, tmp_path):
+    """Jupyter Book itself renders an error output without complaint; the browser check must not pass it."""
+    import subprocess
+
+    out = tmp_path / "out"
+    src = book.stage(run_dir, out, env=book_env)
+
+    def add_error(nb):                      # what an executed notebook that failed looks like
+        cell = [c for c in nb["cells"] if c["cell_type"] == "code"][-1]
+        cell["outputs"].append({"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+                                "traceback": ["\x1b[0;31mZeroDivisionError\x1b[0m    Traceback (most recent call last)",
+                                              "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"]})
+    _edit(src / "10_second_page.ipynb", add_error)
+    proc = subprocess.run([str(book_env.jupyter_book), "build", "-W", "-n", "--path-output", str(out), str(src)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
     with pytest.raises(book.BookError, match="error/traceback output is shown"):
-        book.check_in_browser(page)
+        book.check_in_browser(out / "_build" / "html" / "10_second_page.html")
+
+
+@pytest.mark.book
+def test_ensure_env_fails_loudly_when_the_requirements_do_not_provide_jupyter_book(tmp_path):
+    req = tmp_path / "book.txt"
+    req.write_text("# nothing: no jupyter-book here\n")
+    with pytest.raises(book.BookError, match=r"pip finished but .*jupyter-book does not exist"):
+        book.ensure_env(tmp_path / "venv", requirements=req)
+    with pytest.raises(DataFileError, match=r"no_such\.txt: the book's requirements file does not exist"):
+        book.ensure_env(tmp_path / "venv", requirements=tmp_path / "no_such.txt")
 
 
 @pytest.mark.book
