@@ -104,12 +104,15 @@ def _added_conv(x, name):
     return layers.ReLU(name=f"{name}_first_conv_relu")(x)
 
 
-def _dense(units, name):
-    return layers.Dense(units, name=name, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-                        bias_initializer="zeros")
+_HEAD_INIT = {"paper": lambda: keras.initializers.RandomNormal(stddev=0.01),
+              "he": lambda: keras.initializers.HeNormal()}
 
 
-def _alexnet(x, name, num_classes, fc_units, dropout):
+def _dense(units, name, init="paper"):
+    return layers.Dense(units, name=name, kernel_initializer=_HEAD_INIT[init](), bias_initializer="zeros")
+
+
+def _alexnet(x, name, num_classes, fc_units, dropout, init):
     def conv(x, filters, k, s, p, tag):
         x = layers.ZeroPadding2D(p, name=f"{name}_{tag}_pad")(x)
         x = layers.Conv2D(filters, k, strides=s, name=f"{name}_{tag}")(x)
@@ -128,13 +131,13 @@ def _alexnet(x, name, num_classes, fc_units, dropout):
     x = layers.Permute((3, 1, 2), name=f"{name}_to_chw")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dropout(dropout, name=f"{name}_drop1")(x)
-    x = layers.ReLU(name=f"{name}_fc1_relu")(_dense(fc_units, f"{name}_fc1")(x))
+    x = layers.ReLU(name=f"{name}_fc1_relu")(_dense(fc_units, f"{name}_fc1", init)(x))
     x = layers.Dropout(dropout, name=f"{name}_drop2")(x)
-    x = layers.ReLU(name=f"{name}_fc2_relu")(_dense(fc_units, f"{name}_fc2")(x))
+    x = layers.ReLU(name=f"{name}_fc2_relu")(_dense(fc_units, f"{name}_fc2", init)(x))
     return _dense(num_classes, f"{name}_logits")(x)
 
 
-def _vgg16(x, name, num_classes, fc_units, dropout):
+def _vgg16(x, name, num_classes, fc_units, dropout, init):
     cfg = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
     for b, block in enumerate(cfg, start=1):
         for c, filters in enumerate(block, start=1):
@@ -145,9 +148,9 @@ def _vgg16(x, name, num_classes, fc_units, dropout):
     x = AdaptiveAveragePooling2D(7, name=f"{name}_avgpool")(x)
     x = layers.Permute((3, 1, 2), name=f"{name}_to_chw")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
-    x = layers.ReLU(name=f"{name}_fc1_relu")(_dense(fc_units, f"{name}_fc1")(x))
+    x = layers.ReLU(name=f"{name}_fc1_relu")(_dense(fc_units, f"{name}_fc1", init)(x))
     x = layers.Dropout(dropout, name=f"{name}_drop1")(x)
-    x = layers.ReLU(name=f"{name}_fc2_relu")(_dense(fc_units, f"{name}_fc2")(x))
+    x = layers.ReLU(name=f"{name}_fc2_relu")(_dense(fc_units, f"{name}_fc2", init)(x))
     x = layers.Dropout(dropout, name=f"{name}_drop2")(x)
     return _dense(num_classes, f"{name}_logits")(x)
 
@@ -182,7 +185,7 @@ def _resnet34(x, name, num_classes):
 
 def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_classes: int = 2,
                       weights: str | os.PathLike | None = None, *, fc_units: int = 4096, dropout: float = 0.5,
-                      name: str | None = None) -> keras.Model:
+                      head_init: str = "paper", name: str | None = None) -> keras.Model:
     """Build the full-disk flare classifier of Pandey et al. (2023).
 
     ``input (H, W, 1) in [0, 1] -> added conv 1->3 + ReLU -> backbone -> logits (num_classes)``.
@@ -199,6 +202,9 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
         fc_units: width of the two hidden fully connected layers of AlexNet/VGG16 (4096 in the
             paper; smaller values give the cheap variants used in the tiny profile). Ignored for ResNet34.
         dropout: dropout rate of the AlexNet/VGG16 classifier (0.5 in the paper).
+        head_init: ``"paper"`` (new Linear layers ~ N(0, 0.01), as the original, which fine-tunes
+            pretrained features) or ``"he"`` (He-normal hidden FC layers: trains from scratch, used
+            in the tiny profile where no pretrained weights exist).
         name: model name; defaults to ``"flare_<backbone>"``.
 
     Returns:
@@ -219,15 +225,17 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
         raise ValueError(f"num_classes must be a positive int; received {num_classes!r}")
     if not isinstance(fc_units, int) or fc_units < 1:
         raise ValueError(f"fc_units must be a positive int; received {fc_units!r}")
+    if head_init not in _HEAD_INIT:
+        raise ValueError(f"head_init must be one of {sorted(_HEAD_INIT)}; received {head_init!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received {dropout!r}")
     name = name or f"flare_{backbone}"
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = _added_conv(inputs, name)
     if backbone == "alexnet":
-        outputs = _alexnet(x, name, num_classes, fc_units, dropout)
+        outputs = _alexnet(x, name, num_classes, fc_units, dropout, head_init)
     elif backbone == "vgg16":
-        outputs = _vgg16(x, name, num_classes, fc_units, dropout)
+        outputs = _vgg16(x, name, num_classes, fc_units, dropout, head_init)
     else:
         outputs = _resnet34(x, name, num_classes)
     model = keras.Model(inputs, outputs, name=name)
