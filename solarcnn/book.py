@@ -172,7 +172,8 @@ def ensure_env(venv: str | os.PathLike | None = None, *, requirements: str | os.
     env = BookEnv(venv)
     key = _requirements_key(requirements)
     stamp = venv / STAMP
-    with _locked(venv.with_name(venv.name + ".lock")):
+    lock = Path(tempfile.gettempdir()) / f"solarcnn-book-env-{hashlib.sha256(str(venv.resolve()).encode()).hexdigest()[:16]}.lock"
+    with _locked(lock):
         if stamp.is_file() and env.jupyter_book.is_file() and env.python.is_file():
             try:
                 if json.loads(stamp.read_text()) == key:
