@@ -175,24 +175,22 @@ class SOTGenerator(SyntheticGenerator):
             ragged = 1 + 0.5 * _smooth_noise(rng, shape, 12)
             body = np.exp(-(d / (width * np.clip(ragged, 0.3, None))) ** 2)
             img = img * (1 - rng.uniform(0.45, 0.6) * body)
-            for _ in range(rng.integers(2, 5)):  # barbs
+            barbs = []
+            for _ in range(rng.integers(2, 5)):  # barbs: short dark side branches (one distance map for all)
                 j = rng.integers(20, 380)
-                bpts = pts[j] + np.outer(np.linspace(0, rng.uniform(0.06, 0.12) * n, 40),
-                                         normal * rng.choice([-1, 1]) + rng.normal(0, 0.3, 2))
-                bd = _distance_to(bpts, shape)
-                img = img * (1 - 0.35 * np.exp(-(bd / (0.4 * width)) ** 2))
+                barbs.append(pts[j] + np.outer(np.linspace(0, rng.uniform(0.06, 0.12) * n, 40),
+                                               normal * rng.choice([-1, 1]) + rng.normal(0, 0.3, 2)))
+            bd = _distance_to(np.concatenate(barbs), shape)
+            img = img * (1 - 0.35 * np.exp(-(bd / (0.4 * width)) ** 2))
         elif label == "flares":
             pts, normal, t = _curve(rng, 400, n, length=(0.5, 0.9), bend=0.2)
             sep = rng.uniform(0.1, 0.2) * n
-            for sgn in (-1, 1):
-                rp = pts + sgn * 0.5 * sep * normal + rng.normal(0, 0.01 * n, 2)
-                d = _distance_to(rp, shape)
-                w = rng.uniform(0.008, 0.018) * n
-                knots = 1 + 0.6 * np.clip(_smooth_noise(rng, shape, 8), 0, None)
-                img = img + rng.uniform(1.2, 1.8) * knots * np.exp(-(d / w) ** 2)
-            # plage brightening between the ribbons
-            d0 = _distance_to(pts, shape)
-            img = img + 0.25 * np.exp(-(d0 / sep) ** 2)
+            ribbons = np.concatenate([pts + sgn * 0.5 * sep * normal + rng.normal(0, 0.01 * n, 2) for sgn in (-1, 1)])
+            d = _distance_to(ribbons, shape)
+            w = rng.uniform(0.008, 0.018) * n
+            knots = 1 + 0.6 * np.clip(_smooth_noise(rng, shape, 8), 0, None)
+            img = img + rng.uniform(1.2, 1.8) * knots * np.exp(-(d / w) ** 2)
+            img = img + 0.25 * np.exp(-(d / sep) ** 2)  # plage brightening around the ribbons
         elif label == "prominences":
             angle = rng.uniform(0, 2 * np.pi)
             offset = rng.uniform(-0.15, 0.15) * n
