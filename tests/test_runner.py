@@ -99,3 +99,12 @@ def test_cli_reports_errors_clearly(capsys):
     err = capsys.readouterr().err
     assert "unknown parameter(s) ['not_a_parameter']" in err and "00_welcome.ipynb" in err
     assert main(["run"]) == 2 and "--all" in capsys.readouterr().err
+
+
+def test_cli_lists_its_commands_and_bench_passes_options_through(capsys):
+    from solarcnn.cli import build_parser
+
+    text = build_parser().format_help()
+    for command in ("run", "data", "book", "synthetic", "bench"):
+        assert command in text
+    assert main(["bench", "--list"]) == 0                       # "--list" reached the suite, which exits 0
