@@ -312,6 +312,30 @@ def prepare_notebook(nb: dict, path: Path, *, injected: str = "show") -> dict:
     return nb
 
 
+_NB_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:\./)?(\d\d_[A-Za-z0-9_\-]+)\.ipynb(#[^)\s]*)?\)")
+
+
+def unlink_missing_notebooks(nb: dict, present: set[str]) -> int:
+    """Turn Markdown links to notebooks that are not in this book into plain text; return how many.
+
+    A run may hold only some notebooks; a link to an absent one would be a broken
+    reference, which fails the build under ``-W``.
+    """
+    count = 0
+
+    def repl(m):
+        nonlocal count
+        if m.group(2) in present:
+            return m.group(0)
+        count += 1
+        return m.group(1)
+
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            cell["source"] = _NB_LINK_RE.sub(repl, _source(cell))
+    return count
+
+
 def _read_notebook(path: Path) -> dict:
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -400,6 +424,8 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
     prepared = {}
     for path in notebooks:
         prepared[path.stem] = prepare_notebook(_read_notebook(path), path, injected=injected)
+    for nb in prepared.values():
+        unlink_missing_notebooks(nb, set(prepared))
     results_page = (book_src / "results.md").read_text(encoding="utf-8")
     if RESULTS_PLACEHOLDER not in results_page:
         raise DataFileError(book_src / "results.md", f"the results page template lacks {RESULTS_PLACEHOLDER}")
