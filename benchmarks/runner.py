@@ -35,15 +35,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--quick", action="store_true",
                    help="reduced input sizes/widths and few steps: the whole suite in < 5 min on a 2-core CPU")
     p.add_argument("--backend", default=None,
-                   help="comma-separated Keras backends (tensorflow,jax,torch). Default: all three on CPU, "
-                        "jax when a GPU is visible")
+                   help="comma-separated Keras backends (tensorflow,jax,torch). Default: all three on CPU "
+                        "(tensorflow,jax with --quick), jax when a GPU is visible")
     p.add_argument("--no-reference", action="store_true", help="skip the PyTorch reference runs")
     p.add_argument("--mixed-precision", action="store_true",
                    help="bf16 mixed precision: Keras policy mixed_bfloat16, torch.autocast(bfloat16)")
     p.add_argument("--size", choices=("quick", "full"), default=None,
                    help="model input sizes (default: quick with --quick, else full = paper sizes)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 3 quick, 10 full)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 2 quick, 3 full)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 1 quick, 3 full)")
     p.add_argument("--batch", type=int, default=None, help="override every model's batch size")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)")
     p.add_argument("--timeout", type=int, default=900, help="seconds allowed per subprocess")
@@ -65,9 +65,10 @@ def resolve_names(names: list[str]) -> list[str]:
     return out
 
 
-def resolve_backends(arg: str | None, gpu: bool) -> list[str]:
+def resolve_backends(arg: str | None, gpu: bool, quick: bool = False) -> list[str]:
+    """Keras backends to time. Default: jax on a GPU; on CPU all three, or tensorflow + jax with --quick."""
     if arg is None:
-        return ["jax"] if gpu else list(BACKENDS)
+        return ["jax"] if gpu else (["tensorflow", "jax"] if quick else list(BACKENDS))
     out = [b.strip() for b in arg.split(",") if b.strip()]
     bad = [b for b in out if b not in BACKENDS]
     if bad or not out:
@@ -105,10 +106,10 @@ def _run_worker(items: list[dict], env_extra: dict, timeout: int) -> list[dict]:
 def run(args) -> dict:
     names = resolve_names(args.names)
     gpu = _gpu_visible()
-    backends = resolve_backends(args.backend, gpu)
+    backends = resolve_backends(args.backend, gpu, quick=bool(args.quick))
     size = args.size or ("quick" if args.quick else "full")
     steps = args.steps or (3 if args.quick else 10)
-    warmup = args.warmup or (2 if args.quick else 3)
+    warmup = args.warmup or (1 if args.quick else 3)
     info = machine.machine_info()
     report = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": bool(args.quick), "size": size,
               "steps": steps, "warmup": warmup, "mixed_precision": bool(args.mixed_precision),
@@ -122,17 +123,29 @@ def run(args) -> dict:
             for be in backends:
                 _log(f"{name}: Keras/{be}")
                 report["models"] += _run_worker([{**base, "kind": "keras"}], {"KERAS_BACKEND": be}, args.timeout)
+                _checkpoint(report, args.out, t0)
             if not args.no_reference:
                 _log(f"{name}: PyTorch reference")
                 report["models"] += _run_worker([{**base, "kind": "torch"}], {}, args.timeout)
+                _checkpoint(report, args.out, t0)
         else:
             _log(f"{name}: data")
             with tempfile.TemporaryDirectory(prefix="solarcnn-bench-data-") as wd:
                 report["data"] += _run_worker([{"kind": "data", "name": name, "quick": bool(args.quick),
                                                 "workdir": wd}], {"KERAS_BACKEND": "tensorflow"}, args.timeout)
+            _checkpoint(report, args.out, t0)
     report["total_wall_s"] = time.perf_counter() - t0
     summarise(report)
     return report
+
+
+def _checkpoint(report: dict, out: Path, t0: float) -> None:
+    """Write what is measured so far to ``<out>/partial.{json,md}`` (an interrupted run keeps its numbers)."""
+    report["total_wall_s"] = time.perf_counter() - t0
+    summarise(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "partial.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "partial.md").write_text(to_markdown(report))
 
 
 def _log(msg: str) -> None:

@@ -102,6 +102,7 @@ def test_quick_parsing_and_defaults():
     assert runner.resolve_names(args.names) == ["slic", "fits_prep", "cirrus_masks", "deepcam_loader"]
     assert runner.resolve_backends(args.backend, gpu=False) == ["tensorflow", "jax"]
     assert runner.resolve_backends(None, gpu=False) == ["tensorflow", "jax", "torch"]
+    assert runner.resolve_backends(None, gpu=False, quick=True) == ["tensorflow", "jax"]
     assert runner.resolve_backends(None, gpu=True) == ["jax"]
     assert runner.resolve_names([]) == runner.GROUPS["all"]
     args = runner.build_parser().parse_args(["--mixed-precision", "--steps", "5"])
