@@ -112,10 +112,14 @@ def _dense(units, name, init="paper"):
     return layers.Dense(units, name=name, kernel_initializer=_HEAD_INIT[init](), bias_initializer="zeros")
 
 
+def _conv_init(init):
+    return keras.initializers.HeNormal() if init == "he" else "glorot_uniform"
+
+
 def _alexnet(x, name, num_classes, fc_units, dropout, init):
     def conv(x, filters, k, s, p, tag):
         x = layers.ZeroPadding2D(p, name=f"{name}_{tag}_pad")(x)
-        x = layers.Conv2D(filters, k, strides=s, name=f"{name}_{tag}")(x)
+        x = layers.Conv2D(filters, k, strides=s, kernel_initializer=_conv_init(init), name=f"{name}_{tag}")(x)
         return layers.ReLU(name=f"{name}_{tag}_relu")(x)
 
     x = conv(x, 64, 11, 4, 2, "conv1")
@@ -142,7 +146,7 @@ def _vgg16(x, name, num_classes, fc_units, dropout, init):
     for b, block in enumerate(cfg, start=1):
         for c, filters in enumerate(block, start=1):
             x = layers.ZeroPadding2D(1, name=f"{name}_block{b}_conv{c}_pad")(x)
-            x = layers.Conv2D(filters, 3, name=f"{name}_block{b}_conv{c}")(x)
+            x = layers.Conv2D(filters, 3, kernel_initializer=_conv_init(init), name=f"{name}_block{b}_conv{c}")(x)
             x = layers.ReLU(name=f"{name}_block{b}_conv{c}_relu")(x)
         x = layers.MaxPooling2D(2, 2, name=f"{name}_block{b}_pool")(x)
     x = AdaptiveAveragePooling2D(7, name=f"{name}_avgpool")(x)
@@ -203,8 +207,9 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
             paper; smaller values give the cheap variants used in the tiny profile). Ignored for ResNet34.
         dropout: dropout rate of the AlexNet/VGG16 classifier (0.5 in the paper).
         head_init: ``"paper"`` (new Linear layers ~ N(0, 0.01), as the original, which fine-tunes
-            pretrained features) or ``"he"`` (He-normal hidden FC layers: trains from scratch, used
-            in the tiny profile where no pretrained weights exist).
+            pretrained features) or ``"he"`` (He-normal backbone convolutions and hidden FC layers,
+            so that AlexNet/VGG16, which have no batch norm, train from scratch: the tiny profile,
+            where no pretrained weights exist).
         name: model name; defaults to ``"flare_<backbone>"``.
 
     Returns:
