@@ -795,12 +795,14 @@ def _local_file(page: Path, src: str) -> bool:
     return (page.parent / unquote(parsed.path)).is_file()
 
 
-def check_book(index_html: str | os.PathLike, *, notebook: str | None = None,
+def check_book(index_html: str | os.PathLike, *, notebook: str | None = None, all_pages: bool = False,
                screenshot_dir: str | os.PathLike | None = None, **kw) -> dict:
-    """Check the index page and one notebook page in Chromium.
+    """Check the index page and one notebook page in Chromium (or every page).
 
     The notebook page is `notebook` (a stem such as ``"01_solar_fits_data_prep"``) or
-    the first page of the book that holds a figure. Returns ``{page name: facts}``.
+    the first page of the book that holds a figure; it must show a decoded figure.
+    With `all_pages`, every other page (each notebook, results, instructors) is
+    checked too, without requiring a figure. Returns ``{page name: facts}``.
     """
     index = Path(index_html)
     html_dir = index.parent
@@ -816,4 +818,10 @@ def check_book(index_html: str | os.PathLike, *, notebook: str | None = None,
     page = html_dir / f"{notebook}.html"
     report[notebook] = check_in_browser(page, expect_figure=True,
                                         screenshot=shots / f"{notebook}.png" if shots else None, **kw)
+    if all_pages:
+        others = [p for p in sorted(html_dir.glob("*.html"))
+                  if p.stem not in report and p.stem not in ("genindex", "search") and p != index]
+        for other in others:
+            report[other.stem] = check_in_browser(other, screenshot=shots / f"{other.stem}.png" if shots else None,
+                                                  **kw)
     return report

@@ -16,6 +16,7 @@ def register(subparsers) -> None:
                    help="papermill's injected parameters: show them as a note (default) or remove them")
     p.add_argument("--check", action="store_true",
                    help="then open the index page and one notebook page in headless Chromium and check them")
+    p.add_argument("--check-all", action="store_true", help="with --check: check every page, not just two")
     p.add_argument("--screenshots", default=None, help="with --check: folder for the screenshots")
     p.add_argument("--venv", default=None, help="the book's virtual environment (default .venv-book)")
     p.set_defaults(func=_cli)
@@ -31,8 +32,8 @@ def _cli(args) -> int:
     index = book.build(run_dir, out_dir, env=env, injected=args.injected)
     print(f"Book: {index}")
     if args.check:
-        report = book.check_book(index, screenshot_dir=args.screenshots)
+        report = book.check_book(index, screenshot_dir=args.screenshots, all_pages=args.check_all)
         for page, facts in report.items():
-            print(f"  {page}: ok — title {facts['title']!r}, {len(facts['images'])} figure(s), "
-                  f"{facts['mathjax']} typeset math element(s)")
+            print(f"  {page}: ok — {facts['images_loaded']} image(s) shown, {facts['mathjax']} typeset math "
+                  f"element(s), no error output, no failed resource")
     return 0

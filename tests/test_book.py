@@ -426,3 +426,11 @@ def test_browser_check_reports_resources_that_fail_to_load(built, chromium, tmp_
     assert f"figure file missing: _images/{figure.name}" in msg
     assert "in the browser: failed to load" in msg and "no_such_script.js" in msg
     assert "no figure image was decoded by the browser" in msg
+
+
+@pytest.mark.book
+def test_check_book_all_pages(built, chromium):
+    report = book.check_book(built.index, all_pages=True)
+    assert list(report) == ["index", "02_plot_page", "10_second_page", "instructors", "results"]
+    assert all(facts["load_failures"] == [] for facts in report.values())
+    assert report["10_second_page"]["mathjax"] >= 3 and report["10_second_page"]["images_loaded"] == 0
