@@ -92,9 +92,11 @@ def test_real_sot_preprocessing_matches_independent_computation():
 
 
 def test_sequence_ids_split_the_two_real_scans():
+    from solarcnn.data import fetch
+
     times = []
-    for name in sorted(p.name for p in Path(_sot(SOT_FILES[0])).parent.glob("FG*.fits.gz")):
-        _, meta = prep.read_frame(_sot(name))
+    for path in sorted(Path(fetch("hinode_sot")).glob("FG*.fits.gz")):   # the whole set, not one file
+        _, meta = prep.read_frame(path)
         times.append(prep.observation_time(meta))
     ids = prep.sequence_ids(times, max_gap_s=60)
     assert len(ids) == 18 and ids.tolist() == [0] * 9 + [1] * 9
