@@ -16,7 +16,8 @@ How it works:
 - `stage` copies the sources in ``book/`` plus the run's ``NN_slug.ipynb`` files and
   its ``results.md`` into ``<out>/src``, writes ``_toc.yml`` in notebook-number order
   (adding a notebook needs no edit here), and copies MathJax 3 from the book
-  environment into ``_static/mathjax`` so the HTML works without internet.
+  environment into ``_vendor/mathjax`` (served as ``_static/mathjax``) so the HTML works
+  without internet.
   Notebooks are checked first: an error output, a missing ``# Title`` cell or a
   notebook that was never executed stops the build with a `DataFileError` naming
   the file. papermill's ``injected-parameters`` cell becomes a visible note (or is
