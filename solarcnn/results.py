@@ -103,9 +103,13 @@ def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = ""
     jpath.write_text(json.dumps(rows, indent=1))
     lines = [header.rstrip() + "\n"] if header else []
     lines += ["| notebook | metric | value | unit | description |", "|---|---|---|---|---|"]
+    def cell(text) -> str:               # a '|' inside a cell would split it: escape it
+        return str(text).replace("|", "\\|")
+
     for r in rows:
         v = r["value"]
         shown = f"{v:.4g}" if isinstance(v, float) else str(v)
-        lines.append(f"| {r['notebook']} | {r['metric']} | {shown} | {r['unit']} | {r['description']} |")
+        lines.append("| " + " | ".join(cell(c) for c in (r["notebook"], r["metric"], shown, r["unit"],
+                                                          r["description"])) + " |")
     mpath.write_text("\n".join(lines) + "\n")
     return jpath, mpath

@@ -55,7 +55,7 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     import numpy as np
 
     solarcnn.record("acc", np.float32(0.975), notebook="02_x", description="accuracy")
-    solarcnn.record("n", np.int64(12), notebook="02_x", unit="files")
+    solarcnn.record("n", np.int64(12), notebook="02_x", unit="files", description="max |d| of files")
     data = json.loads((tmp_path / "m" / "02_x.json").read_text())
     assert data["acc"]["value"] == pytest.approx(0.975) and data["n"]["value"] == 12
     rows = collect(tmp_path / "m", {"02_x": 12.34})
@@ -63,6 +63,11 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     jpath, mpath = write_table(rows, tmp_path, header="# Results")
     md = mpath.read_text()
     assert "| 02_x | acc | 0.975 |  | accuracy |" in md and md.startswith("# Results")
+    assert "| 02_x | n | 12 | files | max \\|d\\| of files |" in md      # pipes escaped, columns intact
+    from solarcnn.book import read_results_table
+
+    _, table = read_results_table(mpath)
+    assert [row[4] for row in table if row[1] == "n"] == ["max \\|d\\| of files"]
     assert json.loads(jpath.read_text())[0]["value"] == 12.3
 
 
