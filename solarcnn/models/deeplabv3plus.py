@@ -100,8 +100,14 @@ class _Builder:
               is_last=False, name):
         """The reference ``Block`` (post-activation: sep -> BN -> ReLU, last ReLU dropped)."""
         if planes != in_filters or stride != 1:
-            skip = layers.Conv2D(planes, 1, strides=stride, use_bias=False, kernel_initializer=_he_normal(),
-                                 name=f"{name}_skip_conv")(x)
+            skip = x
+            if stride != 1:
+                # A 1x1 convolution with stride s reads every s-th pixel: subsample, then convolve (same
+                # result and parameters; TF 2.21's oneDNN kernel for the gradient of a strided 1x1 conv
+                # corrupts memory on CPU, this form avoids it).
+                skip = layers.MaxPooling2D(1, strides=stride, name=f"{name}_skip_subsample")(skip)
+            skip = layers.Conv2D(planes, 1, use_bias=False, kernel_initializer=_he_normal(),
+                                 name=f"{name}_skip_conv")(skip)
             skip = self.bn(skip, f"{name}_skip_bn")
         else:
             skip = x
