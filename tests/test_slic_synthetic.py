@@ -63,3 +63,36 @@ def test_missing_blocks_are_zero_filled():
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         synthetic.get("sot", **kwargs)
+
+
+def _hdu_layout(path):
+    """(type, XTENSION, BITPIX, shape or size, dtype) of every HDU, as astropy reads the file."""
+    with fits.open(path) as h:
+        out = []
+        for hdu in h:
+            kind = type(hdu).__name__
+            if kind == "NonstandardExtHDU":
+                out.append((kind, hdu.header["XTENSION"], hdu.header["BITPIX"], hdu.size, None))
+            else:
+                out.append((kind, hdu.header.get("XTENSION"), hdu.header["BITPIX"], hdu.data.shape, hdu.data.dtype.str))
+        return out
+
+
+def test_hdu_layout_matches_a_real_sot_file(tmp_path):
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("SOLARCNN_DATA_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    from solarcnn.data import fetch
+
+    real = Path(fetch("hinode_sot", "FG20111008_111539.3.fits.gz"))
+    synth = synthetic.get("sot", seed=0, frames_per_sequence=1).write(tmp_path, 1, progress=False)[0]
+    real_layout, synth_layout = _hdu_layout(real), _hdu_layout(synth)
+    assert real_layout == [("PrimaryHDU", None, 16, (512, 512), ">i2"), ("NonstandardExtHDU", "DUMP", 8, 560, None)]
+    assert synth_layout == real_layout
+    with fits.open(synth) as h:
+        h.verify("exception")                              # a valid FITS file, not only readable
+        assert h[0].header["EXTEND"] is True
+        assert b"synthetic" in h[1].data.tobytes()          # the placeholder says what it is
+    data, _ = prep.read_frame(synth)                       # the reader takes HDU0, skipping the DUMP
+    assert data.shape == (512, 512)

@@ -4,7 +4,8 @@ Introduced in notebook 01. Slic (Armstrong & Fletcher 2019) was trained on
 13,175 Hinode/SOT H-alpha 6563 Å images that are not public; this generator
 stands in for them. Each file is a gzip FITS with one 512×512 big-endian
 ``int16`` image of Level-0-like counts (about 50…1500 DN), 0.16″/px (2×2
-summing, 81.92″ field), and the SOT narrow-band filtergraph's header keys
+summing, 81.92″ field) in HDU0, a 560-byte non-standard ``XTENSION='DUMP'``
+extension in HDU1 (the real files' layout), and the SOT narrow-band filtergraph's header keys
 (``TELESCOP``, ``INSTRUME='SOT/NB'``, ``OBS_TYPE``, ``WAVE``, ``DATE_OBS``,
 ``CDELT1/2``, ``XCEN/YCEN``, ``FOVX/FOVY``, ...), so the reader and the
 preparation code run unchanged on real and synthetic files.
@@ -261,12 +262,49 @@ class SOTGenerator(SyntheticGenerator):
         return Sample(data=data, label=label, meta=header, extra={"missing_block": missing})
 
     def save(self, sample: Sample, path: Path) -> Path:
-        from astropy.io import fits
+        """Write the real files' layout: HDU0 the image, HDU1 a 560-byte ``XTENSION='DUMP'`` extension.
 
-        from ..io.fits import write_fits
+        The real SOT Level-0 files carry raw telemetry bytes in a non-standard
+        ``DUMP`` extension after the image (astropy reads it as a
+        ``NonstandardExtHDU``). Here its 560 bytes hold an ASCII note saying
+        they are a synthetic placeholder, then zeros. Written gzip-compressed
+        (deterministic: no time stamp in the gzip header) and atomically.
+        """
+        import gzip
+        import io
+        import os
+
+        from astropy.io import fits
 
         header = fits.Header()
         for k, v in sample.meta.items():
             header[k] = v
         header["COMMENT"] = "SYNTHETIC DATA written by solarcnn.synthetic.sot (not a Hinode observation)."
-        return write_fits(path, sample.data, header)
+        primary = fits.PrimaryHDU(data=np.asarray(sample.data), header=header)
+        primary.header["EXTEND"] = True
+        buf = io.BytesIO()
+        primary.writeto(buf)
+        buf.write(dump_extension_bytes())
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = buf.getvalue()
+        payload = gzip.compress(raw, compresslevel=6, mtime=0) if path.name.lower().endswith(".gz") else raw
+        tmp = path.with_name(".part-" + path.name)
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+        return path
+
+
+DUMP_BYTES = 560  # size of the real files' DUMP extension (raw telemetry)
+
+
+def dump_extension_bytes(note: str = "solarcnn synthetic DUMP placeholder; real SOT Level-0 files hold raw "
+                                     "telemetry bytes here") -> bytes:
+    """A FITS ``XTENSION='DUMP'`` extension (header block + 560 data bytes, padded to 2880) as raw bytes."""
+    from astropy.io import fits
+
+    hdr = fits.Header([("XTENSION", "DUMP", "synthetic, like the real SOT Level-0 files"), ("BITPIX", 8),
+                       ("NAXIS", 1), ("NAXIS1", DUMP_BYTES), ("PCOUNT", 0), ("GCOUNT", 1)])
+    data = note.encode("ascii")[:DUMP_BYTES].ljust(DUMP_BYTES, b"\0")
+    block = fits.Header.tostring(hdr, sep="", endcard=True, padding=True).encode("ascii")
+    return block + data + b"\0" * (-len(data) % 2880)
