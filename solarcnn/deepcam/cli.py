@@ -1,0 +1,56 @@
+"""``solarcnn deepcam generate | split | summarize``: prepare DeepCAM-format data."""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("deepcam", help="DeepCAM data: synthetic samples, 80/10/10 split, stats.h5")
+    sub = p.add_subparsers(dest="deepcam_command", metavar="ACTION", required=True)
+    g = sub.add_parser("generate", help="write N synthetic CAM5-like samples (benchmark HDF5 layout)")
+    g.add_argument("directory")
+    g.add_argument("-n", type=int, default=10, help="number of samples (default 10)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--start", type=int, default=0, help="first sample index")
+    g.add_argument("--size", type=int, nargs=2, default=(768, 1152), metavar=("H", "W"),
+                   help="grid size (default 768 1152, the benchmark's)")
+    g.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    g.set_defaults(func=_generate)
+    s = sub.add_parser("split", help="split data*.h5 into train/validation/test (80/10/10, seed 12345)")
+    s.add_argument("directory", help="folder of all samples")
+    s.add_argument("output", help="where train/, validation/, test/ are made")
+    s.add_argument("--seed", type=int, default=12345)
+    s.add_argument("--link", choices=("symlink", "copy"), default="symlink")
+    s.set_defaults(func=_split)
+    m = sub.add_parser("summarize", help="write stats.h5 of a (train) folder")
+    m.add_argument("directory", help="folder of data-*.h5 files (the train split)")
+    m.add_argument("output", help="the stats.h5 to write")
+    m.add_argument("--jobs", type=int, default=1, help="worker processes per rank")
+    m.add_argument("--mpi", action="store_true", help="split the files over MPI ranks (mpi4py)")
+    m.set_defaults(func=_summarize)
+
+
+def _generate(args) -> int:
+    from ..synthetic import get
+
+    gen = get("cam5", seed=args.seed, size=tuple(args.size))
+    paths = gen.write(args.directory, args.n, start=args.start, n_jobs=args.jobs, progress=False)
+    print(f"wrote {len(paths)} file(s) to {args.directory}")
+    return 0
+
+
+def _split(args) -> int:
+    from .data import split_files
+
+    parts = split_files(args.directory, args.output, seed=args.seed, link=args.link)
+    print(", ".join(f"{k}: {len(v)}" for k, v in parts.items()))
+    return 0
+
+
+def _summarize(args) -> int:
+    from .data import read_stats, summarize
+
+    out = summarize(args.directory, args.output, n_jobs=args.jobs, use_mpi=args.mpi)
+    try:
+        print(f"wrote {out} (count {read_stats(out)['count']})")
+    except FileNotFoundError:   # MPI ranks other than 0 do not write
+        pass
+    return 0
