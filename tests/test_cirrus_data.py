@@ -228,3 +228,55 @@ def test_load_binned_missing_label(tmp_path):
     with pytest.raises(DataFileError) as err:
         load_binned([p])
     assert str(p) in str(err.value) and "SKYCOND" in str(err.value)
+
+
+def test_build_synthetic_reuses_matching_files_and_rebuilds_stale_ones(tmp_path):
+    import json
+
+    from solarcnn.cirrus.data import build_synthetic
+    from solarcnn.synthetic.allsky import VERSION
+
+    d = build_synthetic(tmp_path, n_frames=4, sequence_length=2, seed=0, masks=True)
+    assert len(d["raw"]) == 4 and len(d["binned"]) == 4 and len(d["masked"]) == 2
+    assert fits.getheader(d["raw"][0])["GENVERS"] == VERSION
+    stamp = json.loads((tmp_path / "dataset.json").read_text())
+    assert stamp["version"] == VERSION and stamp["sequence_length"] == 2
+    mtime = d["masked"][0].stat().st_mtime_ns
+    build_synthetic(tmp_path, n_frames=4, sequence_length=2, seed=0, masks=True)     # same settings: kept
+    assert d["masked"][0].stat().st_mtime_ns == mtime
+    # a folder written by an older generator version: every frame and mask is made again
+    stamp["version"] = VERSION - 1
+    (tmp_path / "dataset.json").write_text(json.dumps(stamp))
+    stale = tmp_path / "masked" / "lwir_s0009_f000_masked.fits"
+    fits.PrimaryHDU(np.zeros((4, 4))).writeto(stale)
+    fits.PrimaryHDU(np.zeros((4, 4))).writeto(d["binned"][1], overwrite=True)
+    d2 = build_synthetic(tmp_path, n_frames=4, sequence_length=2, seed=0, masks=True)
+    assert not stale.exists()
+    assert fits.getdata(d2["binned"][1]).shape == (128, 160)
+    assert json.loads((tmp_path / "dataset.json").read_text())["version"] == VERSION
+
+
+def test_generator_window_physics_makes_otsu_truth_sensible():
+    """Version-2 physics: the CIRRUS Otsu mask agrees with the simulation's clouds (it did not with v1)."""
+    from solarcnn.cirrus.rebin import rebin
+    from solarcnn.metrics import iou
+    from solarcnn.synthetic import get
+
+    scores = {}
+    for name, kw in {"v2": {}, "v1": {"eps_zenith": (0.4, 0.65), "max_zenith_deg": 65}}.items():
+        g = get("allsky_ir", seed=0, sequence_length=1, labels="cloudy", **kw)
+        fov = g.fov_mask((128, 160))
+        ys, ts = [], []
+        for i in range(6):
+            s = g.sample(i)
+            ys.append(masks.generate_mask(s.data.astype(float)))
+            ts.append(rebin(s.extra["cloud_truth"].astype(np.float32), (128, 160)) >= 0.5)
+        scores[name] = iou(np.stack(ts).astype(np.int8), np.stack(ys), valid=fov[None], threshold=None)
+    assert scores["v2"] > 0.8 and scores["v1"] < scores["v2"] - 0.1, scores
+
+
+def test_generator_rejects_bad_emissivity():
+    from solarcnn.synthetic import get
+
+    with pytest.raises(ValueError, match="eps_zenith"):
+        get("allsky_ir", eps_zenith=(0.5, 1.2))

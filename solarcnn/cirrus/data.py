@@ -22,6 +22,11 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
                     n_jobs: int = 1, progress: bool = False, masks: bool = True) -> dict:
     """Write (or complete) the synthetic data set; return ``{"raw": [...], "binned": [...], "masked": [...]}``.
 
+    The folder holds a stamp (``dataset.json``: generator, physics version, seed, sequence length, labels).
+    When the stamp matches, existing files are kept and only missing ones are made, so notebooks 03, 04 and 07
+    share one folder; when it does not (other settings, or frames of an older generator version), every file
+    is written again, so stale frames or masks are never mixed with new ones.
+
     Args:
         root: output folder.
         n_frames: number of camera frames (sequences of `sequence_length` one-minute frames).
@@ -30,17 +35,43 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
         n_jobs: worker processes for writing, rebinning and masks.
         masks: also make ground-truth masks of the cloudy frames.
     """
+    import json
+
     from ..synthetic import get
+    from ..synthetic.allsky import VERSION
+    from ..utils import parallel_map
 
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     gen = get("allsky_ir", seed=seed, sequence_length=sequence_length, labels=labels)
-    raw = gen.write(root / "raw", n_frames, n_jobs=n_jobs, progress=progress)
+    stamp = {"generator": gen.name, "version": VERSION, "seed": int(seed), "sequence_length": int(sequence_length),
+             "labels": labels}
+    stamp_path = root / "dataset.json"
+    try:
+        fresh = json.loads(stamp_path.read_text()) == stamp
+    except (OSError, ValueError):
+        fresh = False
+    if not fresh:   # other settings or an older generator: drop every frame this function wrote before
+        stamp_path.unlink(missing_ok=True)
+        for sub in ("raw", "binned", "masked"):
+            for old in (root / sub).glob("lwir_*.fits"):
+                old.unlink()
+    raw_dir = root / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    raw = [raw_dir / gen.filename(i) for i in range(int(n_frames))]
+    todo = [i for i, p in enumerate(raw) if not p.exists()]
+    if todo:
+        raw_s = os.fspath(raw_dir)
+        parallel_map(lambda i: gen._write_one(i, Path(raw_s)), todo, n_jobs=n_jobs, progress=progress,
+                     desc=f"writing {gen.name}")
     binned = rebin_files(raw, root / "binned", n_jobs=n_jobs, progress=progress, overwrite=False)
-    out = {"raw": [Path(p) for p in raw], "binned": [Path(p) for p in binned], "masked": [], "generator": gen}
+    out = {"raw": raw, "binned": [Path(p) for p in binned], "masked": [], "generator": gen}
     if masks:
         cloudy = [p for i, p in enumerate(raw) if gen.label_for(i) == "cloudy"]
         out["masked"] = [Path(p) for p in generate_masks(cloudy, root / "masked", n_jobs=n_jobs, progress=progress,
                                                          overwrite=False)]
+    if not fresh:
+        stamp_path.write_text(json.dumps(stamp))
     return out
 
 
