@@ -218,3 +218,26 @@ def test_spatial_rules():
                       [10, 80, -75, 20, 0], [0, 0, 0, 0, 0])
     assert res[("near-limb", "M")] == {"tp": 1, "fn": 1, "recall": 0.5}
     assert res[("central", "X")]["recall"] == 1.0 and res[("all", "X+M")]["tp"] == 2
+
+
+def test_synthetic_productive_region_size():
+    from solarcnn.synthetic import get
+    from solarcnn.synthetic.magnetogram import PRODUCTIVE_SIZES, Region
+
+    large = get("magnetogram", seed=5, size=128, days=120, cadence_hours=24)
+    compact = get("magnetogram", seed=5, size=128, days=120, cadence_hours=24, productive_size="compact")
+    assert large.productive_size == "large"
+    prod = [(a, b) for a, b in zip(large.regions(), compact.regions()) if a.productive]
+    assert prod and all(a.t0 == b.t0 and a.lat == b.lat and a.amp == b.amp for a, b in prod)   # same history
+    (s_lo, s_hi), (w_lo, w_hi) = PRODUCTIVE_SIZES["large"]
+    assert all(s_lo <= a.sep <= s_hi and w_lo <= a.sigma <= w_hi for a, _ in prod)
+    assert all(2.5 <= b.sep <= 4.0 and 1.6 <= b.sigma <= 2.2 for _, b in prod)
+    # the larger region covers more strong-field pixels at disk centre (what a 64-128 px model can see)
+    areas = []
+    for sep, sigma in ((6.5, 2.8), (3.0, 1.8)):
+        g = get("magnetogram", seed=5, size=128, days=10, noise_gauss=0.0)
+        g._regions = [Region(0.0, 20.0, 10.0, -5 * 13.2, 3000.0, sep, sigma, 0.0, True, 0.0, 0.0)]
+        areas.append(int(np.sum(np.abs(np.nan_to_num(g.field(5.0))) > 500)))
+    assert areas[0] > 2 * areas[1]
+    with pytest.raises(ValueError, match="received 'huge'"):
+        get("magnetogram", productive_size="huge")

@@ -110,3 +110,32 @@ def test_metric_input_errors():
     with pytest.raises(ValueError, match="apply softmax"):
         predict_labels([0.2, 1.7])
     assert predict_labels([0.49, 0.5, 0.9]).tolist() == [0, 1, 1]    # threshold rule: 0.5 is a flare
+
+
+def _resnet34_trainable(width):
+    """Hand count of the ResNet34 flare model: added conv, stem, [3, 4, 6, 3] basic blocks, 2-class head."""
+    ch = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
+    n = 30 + 7 * 7 * 3 * ch[0] + 2 * ch[0]                      # added conv; stem conv + BN (gamma, beta)
+    cin = ch[0]
+    for s, (f, blocks) in enumerate(zip(ch, (3, 4, 6, 3))):
+        for b in range(blocks):
+            n += 9 * cin * f + 2 * f + 9 * f * f + 2 * f
+            if s > 0 and b == 0:
+                n += cin * f + 2 * f                               # 1x1 stride-2 projection + BN
+            cin = f
+    return n + ch[3] * 2 + 2
+
+
+def test_width_multiplier():
+    assert _resnet34_trainable(1.0) == 21_285_728                 # the formula reproduces the paper's count
+    m = build_flare_model("resnet34", input_shape=(96, 96, 1), width=0.125)
+    assert trainable_count(m) == _resnet34_trainable(0.125)
+    assert m.get_layer("flare_resnet34_stem_conv").output.shape[-1] == 8
+    assert m.get_layer("flare_resnet34_layer4_block2_out").output.shape[1:] == (3, 3, 64)
+    assert m.get_layer("flare_resnet34_first_conv").count_params() == 30   # the added layer is never scaled
+    a = build_flare_model("alexnet", input_shape=(64, 64, 1), fc_units=8, width=0.25)
+    assert a.get_layer("flare_alexnet_conv1").output.shape[-1] == 16
+    assert a.get_layer("flare_alexnet_conv3").output.shape[-1] == 96
+    for bad in (0, -1, 5.0, "narrow", True):
+        with pytest.raises(ValueError, match=f"received {bad!r}"):
+            build_flare_model("resnet34", input_shape=(64, 64, 1), width=bad)

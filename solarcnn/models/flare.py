@@ -116,10 +116,16 @@ def _conv_init(init):
     return keras.initializers.HeNormal() if init == "he" else "glorot_uniform"
 
 
-def _alexnet(x, name, num_classes, fc_units, dropout, init):
+def _ch(channels, width):
+    """Channels of a conv layer scaled by the width multiplier (at least 1)."""
+    return max(1, int(round(channels * width)))
+
+
+def _alexnet(x, name, num_classes, fc_units, dropout, init, width=1.0):
     def conv(x, filters, k, s, p, tag):
         x = layers.ZeroPadding2D(p, name=f"{name}_{tag}_pad")(x)
-        x = layers.Conv2D(filters, k, strides=s, kernel_initializer=_conv_init(init), name=f"{name}_{tag}")(x)
+        x = layers.Conv2D(_ch(filters, width), k, strides=s, kernel_initializer=_conv_init(init),
+                          name=f"{name}_{tag}")(x)
         return layers.ReLU(name=f"{name}_{tag}_relu")(x)
 
     x = conv(x, 64, 11, 4, 2, "conv1")
@@ -141,12 +147,13 @@ def _alexnet(x, name, num_classes, fc_units, dropout, init):
     return _dense(num_classes, f"{name}_logits")(x)
 
 
-def _vgg16(x, name, num_classes, fc_units, dropout, init):
+def _vgg16(x, name, num_classes, fc_units, dropout, init, width=1.0):
     cfg = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
     for b, block in enumerate(cfg, start=1):
         for c, filters in enumerate(block, start=1):
             x = layers.ZeroPadding2D(1, name=f"{name}_block{b}_conv{c}_pad")(x)
-            x = layers.Conv2D(filters, 3, kernel_initializer=_conv_init(init), name=f"{name}_block{b}_conv{c}")(x)
+            x = layers.Conv2D(_ch(filters, width), 3, kernel_initializer=_conv_init(init),
+                              name=f"{name}_block{b}_conv{c}")(x)
             x = layers.ReLU(name=f"{name}_block{b}_conv{c}_relu")(x)
         x = layers.MaxPooling2D(2, 2, name=f"{name}_block{b}_pool")(x)
     x = AdaptiveAveragePooling2D(7, name=f"{name}_avgpool")(x)
@@ -159,7 +166,7 @@ def _vgg16(x, name, num_classes, fc_units, dropout, init):
     return _dense(num_classes, f"{name}_logits")(x)
 
 
-def _resnet34(x, name, num_classes):
+def _resnet34(x, name, num_classes, width=1.0):
     he = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
     def conv_bn(x, filters, k, s, tag, relu=True):
@@ -169,10 +176,11 @@ def _resnet34(x, name, num_classes):
         x = layers.BatchNormalization(name=f"{tag}_bn", **_BN)(x)
         return layers.ReLU(name=f"{tag}_relu")(x) if relu else x
 
-    x = conv_bn(x, 64, 7, 2, f"{name}_stem")
+    x = conv_bn(x, _ch(64, width), 7, 2, f"{name}_stem")
     x = layers.ZeroPadding2D(1, name=f"{name}_stem_pool_pad")(x)  # after ReLU, so zero = -inf padding
     x = layers.MaxPooling2D(3, 2, name=f"{name}_stem_pool")(x)
     for s, (filters, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3)), start=1):
+        filters = _ch(filters, width)
         for b in range(blocks):
             stride = 2 if (s > 1 and b == 0) else 1
             tag = f"{name}_layer{s}_block{b}"
@@ -189,7 +197,7 @@ def _resnet34(x, name, num_classes):
 
 def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_classes: int = 2,
                       weights: str | os.PathLike | None = None, *, fc_units: int = 4096, dropout: float = 0.5,
-                      head_init: str = "paper", name: str | None = None) -> keras.Model:
+                      head_init: str = "paper", width: float = 1.0, name: str | None = None) -> keras.Model:
     """Build the full-disk flare classifier of Pandey et al. (2023).
 
     ``input (H, W, 1) in [0, 1] -> added conv 1->3 + ReLU -> backbone -> logits (num_classes)``.
@@ -210,6 +218,9 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
             pretrained features) or ``"he"`` (He-normal backbone convolutions and hidden FC layers,
             so that AlexNet/VGG16, which have no batch norm, train from scratch: the tiny profile,
             where no pretrained weights exist).
+        width: channel multiplier of every backbone convolution (1.0 = the paper's networks and
+            parameter counts; e.g. 0.125 gives ResNet34 with 8/16/32/64 channels, the cheap
+            variant of the tiny profile). The added 1 -> 3 convolution is never scaled.
         name: model name; defaults to ``"flare_<backbone>"``.
 
     Returns:
@@ -232,17 +243,19 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
         raise ValueError(f"fc_units must be a positive int; received {fc_units!r}")
     if head_init not in _HEAD_INIT:
         raise ValueError(f"head_init must be one of {sorted(_HEAD_INIT)}; received {head_init!r}")
+    if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0.0 < width <= 4.0:
+        raise ValueError(f"width must be a number in (0, 4]; received {width!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); received {dropout!r}")
     name = name or f"flare_{backbone}"
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = _added_conv(inputs, name)
     if backbone == "alexnet":
-        outputs = _alexnet(x, name, num_classes, fc_units, dropout, head_init)
+        outputs = _alexnet(x, name, num_classes, fc_units, dropout, head_init, width)
     elif backbone == "vgg16":
-        outputs = _vgg16(x, name, num_classes, fc_units, dropout, head_init)
+        outputs = _vgg16(x, name, num_classes, fc_units, dropout, head_init, width)
     else:
-        outputs = _resnet34(x, name, num_classes)
+        outputs = _resnet34(x, name, num_classes, width)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         load_flare_weights(model, weights)

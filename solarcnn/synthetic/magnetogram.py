@@ -49,6 +49,11 @@ from .base import Sample, SyntheticGenerator, register
 BLANK = -2147483648
 RSUN_ARCSEC = 960.0
 DAY = np.timedelta64(86400, "s")
+# Flare-productive regions: (polarity separation, polarity width) ranges in degrees of arc.
+# "large" (default): big complex regions like the flare-rich ARs of cycle 24 (AR 11158, 11429, 12192 span
+# 10-20 deg), a few pixels even at 64-128 px full-disk inputs. "compact": the first version of this generator
+# (2.5-4 deg, sigma 1.6-2.2 deg), 1-2 px at 64 px inputs.
+PRODUCTIVE_SIZES = {"large": ((5.0, 8.0), (2.4, 3.2)), "compact": ((2.5, 4.0), (1.6, 2.2))}
 
 
 @dataclass
@@ -85,7 +90,7 @@ class MagnetogramGenerator(SyntheticGenerator):
 
     def __init__(self, seed: int = 0, size: int = 512, start: str = "2011-01-01T00:00:00", days: float = 365.0,
                  cadence_hours: float = 6.0, emergence_per_day: float = 0.7, productive_fraction: float = 0.12,
-                 noise_gauss: float = 10.0, jp2: bool = False):
+                 noise_gauss: float = 10.0, jp2: bool = False, productive_size: str = "large"):
         super().__init__(seed)
         if not 32 <= size <= 4096:
             raise ValueError(f"size must be in 32..4096 pixels; received {size}")
@@ -93,6 +98,10 @@ class MagnetogramGenerator(SyntheticGenerator):
             raise ValueError(f"days and cadence_hours must be > 0; received days={days}, cadence_hours={cadence_hours}")
         if not 0 <= productive_fraction <= 1:
             raise ValueError(f"productive_fraction must be in [0, 1]; received {productive_fraction}")
+        if productive_size not in PRODUCTIVE_SIZES:
+            raise ValueError(f"productive_size must be one of {sorted(PRODUCTIVE_SIZES)}; received {productive_size!r}")
+        self.productive_size = productive_size
+        self.productive_sep, self.productive_sigma = PRODUCTIVE_SIZES[productive_size]
         self.size, self.days, self.cadence_hours = int(size), float(days), float(cadence_hours)
         self.start = np.datetime64(start, "s")
         self.emergence_per_day, self.productive_fraction = float(emergence_per_day), float(productive_fraction)
@@ -126,8 +135,9 @@ class MagnetogramGenerator(SyntheticGenerator):
                 lat = hemi * rng.uniform(5, 35)
                 if productive:
                     out.append(Region(rng.uniform(-lead, self.days), rng.uniform(6, 14), lat, rng.uniform(-180, 180),
-                                      rng.uniform(2500, 3800), rng.uniform(2.5, 4.0), rng.uniform(1.6, 2.2),
-                                      rng.uniform(-40, 40), True, rng.uniform(2.0, 4.0), rng.uniform(1.0, 2.0)))
+                                      rng.uniform(2500, 3800), rng.uniform(*self.productive_sep),
+                                      rng.uniform(*self.productive_sigma), rng.uniform(-40, 40), True,
+                                      rng.uniform(2.0, 4.0), rng.uniform(1.0, 2.0)))
                 else:
                     out.append(Region(rng.uniform(-lead, self.days), rng.uniform(5, 30), lat, rng.uniform(-180, 180),
                                       rng.uniform(400, 1000), rng.uniform(6.0, 10.0), rng.uniform(2.0, 3.0),
