@@ -1,0 +1,67 @@
+"""DeepCAM DeepLabv3+: reference parameter count and shapes; small inputs; porting traps; bad arguments."""
+import numpy as np
+import pytest
+
+import keras
+from solarcnn.models import build_deeplabv3plus
+
+
+def test_reference_size_count_and_shapes():
+    m = build_deeplabv3plus()
+    trainable = sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    assert trainable == 56_454_720
+    assert m.count_params() == 56_552_480
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in m.layers) == 76
+    assert m.output_shape == (None, 768, 1152, 3)
+    shapes = {"relu1": (384, 576, 32), "block1_add": (192, 288, 128), "block3_out_relu": (48, 72, 728),
+              "relu5": (48, 72, 2048), "deconv2_relu": (384, 576, 256)}
+    for name, shape in shapes.items():
+        assert tuple(m.get_layer(name).output.shape[1:]) == shape, name
+
+
+def test_small_input_runs_and_low_level_is_post_relu():
+    m = build_deeplabv3plus((32, 48, 16), num_middle_blocks=1, width_multiplier=0.125)
+    x = np.random.default_rng(0).normal(size=(2, 32, 48, 16)).astype("float32")
+    assert m.predict(x, verbose=0).shape == (2, 32, 48, 3)
+    low = keras.Model(m.input, m.get_layer("low_level_relu").output).predict(x, verbose=0)
+    assert low.min() >= 0.0
+
+
+def test_padding_and_transposed_crop_traps():
+    # stride-2 3x3 conv on an 8x8 ramp: PyTorch pads (1, 1); ZeroPadding2D(1)+valid reads pixels 0, 2, 4, 6
+    ramp = np.arange(64, dtype="float32").reshape(1, 8, 8, 1)
+    k = np.zeros((3, 3, 1, 1), "float32")
+    k[1, 1] = 1.0                                              # centre tap: output = input at the sample points
+    conv = keras.layers.Conv2D(1, 3, strides=2, padding="valid", use_bias=False)
+    y = conv(keras.layers.ZeroPadding2D(1)(ramp))
+    conv.set_weights([k])
+    y = conv(keras.layers.ZeroPadding2D(1)(ramp)).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(y, ramp[0, ::2, ::2, 0])
+    same = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False)
+    same(ramp)
+    same.set_weights([k])
+    assert not np.array_equal(same(ramp).numpy()[0, ..., 0], y)  # "same" samples pixels 1, 3, 5, 7
+    # ConvTranspose2d(k3, s2, p1, output_padding 1) on 4x4 -> 8x8: valid (9x9) then crop top/left
+    x = np.random.default_rng(1).normal(size=(1, 4, 4, 1)).astype("float32")
+    kt = np.random.default_rng(2).normal(size=(3, 3)).astype("float32")
+    full = np.zeros((9, 9), "float32")                         # scatter definition of the transposed conv
+    for i in range(4):
+        for j in range(4):
+            full[2 * i:2 * i + 3, 2 * j:2 * j + 3] += x[0, i, j, 0] * kt
+    layer = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="valid", use_bias=False)
+    layer(x)
+    layer.set_weights([kt[:, :, None, None]])
+    out = keras.layers.Cropping2D(((1, 0), (1, 0)))(layer(x)).numpy()[0, ..., 0]
+    np.testing.assert_allclose(out, full[1:, 1:], rtol=1e-5, atol=1e-5)   # torch: full[p:p + 2n]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_shape=(100, 1152, 16)), r"multiples of 16.*\(100, 1152, 16\)"),
+    (dict(input_shape=(768, 1152)), r"received \(768, 1152\)"),
+    (dict(num_classes=0), "received 0"),
+    (dict(num_middle_blocks=-1), "received -1"),
+    (dict(width_multiplier=0), "received 0"),
+])
+def test_bad_arguments_show_received_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_deeplabv3plus(**kwargs)
