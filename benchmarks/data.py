@@ -103,7 +103,7 @@ def _slic_tree(workdir: Path, copies: int) -> tuple[Path, list[Path], list[int]]
 
 
 def bench_fits_prep(workdir: Path, quick: bool) -> dict:
-    root, files, labels = _slic_tree(workdir, copies=3 if quick else 10)
+    root, files, labels = _slic_tree(workdir, copies=12 if quick else 60)   # 216 / 1080 files
     def ref():
         rows = reference_fits_prep(files, labels)
         np.savez(workdir / "solar_train_data.npz", data=rows)
@@ -176,7 +176,7 @@ def reference_mask_file(path: Path, out_dir: Path) -> Path:
 
 
 def bench_cirrus_masks(workdir: Path, quick: bool) -> dict:
-    files = write_cirrus_frames(workdir / "cirrus", 24 if quick else 96)
+    files = write_cirrus_frames(workdir / "cirrus", 48 if quick else 192)
     ref_s, _ = _timed(lambda: [reference_mask_file(f, workdir / "cirrus_ref_out") for f in files])
     res = {"name": "cirrus_masks", "items": len(files), "unit": "files/s", "reference_rate": len(files) / ref_s,
            "reference_s": ref_s}
