@@ -70,15 +70,12 @@ class BookError(SolarCNNError, RuntimeError):
 
 def repo_root() -> Path:
     """The checkout holding ``book/`` and ``requirements/`` (the package is installed editable from it)."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "book").is_dir():
-        return here
-    cwd = Path.cwd()
-    for p in (cwd, *cwd.parents):
-        if (p / "book").is_dir() and (p / "solarcnn").is_dir():
-            return p
-    raise BookError("cannot find the solarcnn checkout (a folder with book/ and solarcnn/); "
-                    "run from the repository or pass book_src=...")
+    from .utils import repo_root as _root
+
+    try:
+        return _root("book", "requirements")
+    except SolarCNNError as exc:
+        raise BookError(f"{exc} (or pass book_src=...)") from None
 
 
 def book_sources() -> Path:

@@ -32,14 +32,9 @@ KERNEL_NAME = "python3"
 
 def repo_root() -> Path:
     """The checkout holding ``notebooks/`` (the package is installed editable from it)."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "notebooks").is_dir():
-        return here
-    cwd = Path.cwd()
-    for p in (cwd, *cwd.parents):
-        if (p / "notebooks").is_dir() and (p / "solarcnn").is_dir():
-            return p
-    raise FileNotFoundError("cannot find the solarcnn checkout (a folder with notebooks/ and solarcnn/)")
+    from .utils import repo_root as _root
+
+    return _root("notebooks")
 
 
 def notebook_dir() -> Path:

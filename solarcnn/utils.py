@@ -45,3 +45,25 @@ def work_dir(name: str) -> Path:
     path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def repo_root(*markers: str) -> Path:
+    """The source checkout the package is installed from (editable), holding the folders `markers`.
+
+    The course's notebooks, book sources, manifests and benchmarks live beside the
+    package in the checkout. The package's parent folder is tried first, then the
+    current directory and its parents.
+
+    Raises:
+        SolarCNNError: no folder with ``solarcnn/`` and every marker was found.
+    """
+    from .errors import SolarCNNError
+
+    markers = markers or ("notebooks",)
+    here = Path(__file__).resolve().parent.parent
+    cwd = Path.cwd()
+    for p in (here, cwd, *cwd.parents):
+        if (p / "solarcnn").is_dir() and all((p / m).is_dir() for m in markers):
+            return p
+    raise SolarCNNError(f"cannot find the solarcnn checkout (a folder with solarcnn/ and {', '.join(markers)}/); "
+                        "run from the repository, where the package is installed with pip install -e .")
