@@ -202,13 +202,27 @@ def test_objective_runs_one_tiny_trial_and_records_it(tmp_path):
     study.optimize(objective, n_trials=1)
     t = study.trials[0]
     assert t.state.name == "COMPLETE" and 0.0 <= t.value <= 1.0
-    assert sorted(t.intermediate_values) == [0, 1] and t.value == max(t.intermediate_values.values())
+    assert sorted(t.intermediate_values) == [0, 1] and t.value == t.intermediate_values[1]   # score="last"
     assert t.user_attrs["epochs_run"] == 2 and t.user_attrs["n_params"] > 0
     assert (tmp_path / "study.db").exists()
     table = search.trials_table(study)
     assert "complete" in table and "base_filters=4" in table
     with pytest.raises(ValueError, match="need at least 2 completed trials; the study has 1"):
         search.param_importances(study)
+
+
+def test_objective_score_option():
+    x, y, seqs = _tiny_data()
+    data = search.prepare_segmentation(x, y, seqs)
+    space = search.unet_search_space(base_filters=[4], aug_fraction=[0.0])
+    study = search.make_study(seed=0, pruner="none")
+    study.optimize(search.make_objective(space, data, epochs=2, batch_size=4, score="max"), n_trials=1)
+    t = study.trials[0]
+    assert t.value == max(t.intermediate_values.values())
+    with pytest.raises(ValueError, match="score must be 'last' or 'max'; Received: score='mean'"):
+        search.make_objective(space, data, epochs=1, batch_size=4, score="mean")
+    with pytest.raises(ValueError, match="epochs must be >= 1; Received: epochs=0"):
+        search.make_objective(space, data, epochs=0, batch_size=4)
 
 
 def test_train_unet_errors():

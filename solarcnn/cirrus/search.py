@@ -476,9 +476,13 @@ def heldout_iou(model, data: SegmentationData) -> float:
 
 
 def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, batch_size: int, seed: int = 42,
-                   monitor: str = DEFAULT_MONITOR, verbose: int = 0):
-    """The function Optuna maximises: sample a configuration, train it with pruning, return the best
-    validation IoU over its epochs.
+                   monitor: str = DEFAULT_MONITOR, score: str = "last", verbose: int = 0):
+    """The function Optuna maximises: sample a configuration, train it with pruning, return its validation IoU.
+
+    Args:
+        score: ``"last"`` (default): the value after the last epoch, i.e. what the configuration gives when
+            trained for `epochs` epochs; an unstable run (a learning rate too high) is not rewarded for one
+            lucky epoch. ``"max"``: the best epoch (as if the best-validation checkpoint were kept).
 
     Each trial starts from a cleared Keras session and the same seed. It stores ``n_params``, ``epochs_run``
     and ``seconds`` as user attributes. A pruned trial leaves its reported curve in the study.
@@ -487,6 +491,8 @@ def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, b
 
     if int(epochs) < 1:
         raise ValueError(f"make_objective: epochs must be >= 1; Received: epochs={epochs!r}")
+    if score not in ("last", "max"):
+        raise ValueError(f"make_objective: score must be 'last' or 'max'; Received: score={score!r}")
 
     def objective(trial) -> float:
         config = space.suggest(trial)
@@ -499,7 +505,7 @@ def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, b
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
         trial.set_user_attr("n_params", int(model.count_params()))
         trial.set_user_attr("epochs_run", len(hist[monitor]))
-        return float(max(hist[monitor]))
+        return float(hist[monitor][-1] if score == "last" else max(hist[monitor]))
 
     return objective
 
