@@ -280,3 +280,26 @@ def test_generator_rejects_bad_emissivity():
 
     with pytest.raises(ValueError, match="eps_zenith"):
         get("allsky_ir", eps_zenith=(0.5, 1.2))
+
+
+@pytest.mark.parametrize("kind", augment.KINDS)
+def test_multichannel_augmentation_same_transform_every_channel(kind):
+    rng0 = np.random.default_rng(5)
+    img = rng0.random((32, 40)).astype(np.float32)
+    mask = (img > 0.5).astype(np.int8)
+    stack = np.stack([img, 2 * img, img + 1], axis=-1)
+    out, m = augment.augment_pair(stack, mask, np.random.default_rng(11), kind)
+    single, m1 = augment.augment_pair(img, mask, np.random.default_rng(11), kind)
+    assert out.shape == (32, 40, 3) and set(np.unique(m)) <= {0, 1}
+    np.testing.assert_array_equal(m, m1)
+    np.testing.assert_allclose(out[..., 0], single, atol=1e-6)
+    np.testing.assert_allclose(out[..., 1], 2 * single, atol=1e-5)
+
+
+def test_cloud_batches_multichannel_and_bad_shapes():
+    x = np.random.default_rng(0).random((6, 16, 24, 3)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.int8)
+    xb, yb = augment.CloudBatches(x, y, batch_size=4, aug_batch_size=2, seed=0)[0]
+    assert xb.shape == (6, 16, 24, 3) and yb.shape == (6, 16, 24, 1)
+    with pytest.raises(ValueError, match=r"\(6, 16, 24, 3\)"):
+        augment.CloudBatches(x, y[:, :8], batch_size=4)

@@ -67,3 +67,31 @@ def test_mc_dropout_needs_dropout_and_gives_spread():
     mean, std = mc_dropout_predict(build_cirrus_unet((16, 16, 1), channels=(4, 4, 4), dropout=0.5), x, n_samples=4)
     assert mean.shape == (2, 16, 16, 1) and std.max() > 0
     assert predictive_entropy(np.array([0.5]))[0] == pytest.approx(1.0)
+
+
+def test_colour_features_hand_computed():
+    rgb = np.array([[[100, 50, 200], [255, 255, 255]]], np.uint8)
+    f = wsiseg.colour_features(rgb, ("ratio", "nbr", "saturation", "brightness"))
+    assert f.shape == (1, 2, 4) and f.dtype == np.float32
+    np.testing.assert_allclose(f[0, 0], [0.5, 100 / 300, 150 / 200, 200 / 255], rtol=1e-6)
+    np.testing.assert_allclose(f[0, 1], [1.0, 0.0, 0.0, 1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="hue"):
+        wsiseg.colour_features(rgb, ("ratio", "hue"))
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        wsiseg.colour_features(np.zeros((2, 3)))
+
+
+def test_upsample_probability_shape_and_range():
+    p = np.array([[[0.0, 1.0], [1.0, 0.0]]], np.float32)
+    up = wsiseg.upsample_probability(p, (6, 6))
+    assert up.shape == (1, 6, 6) and up.min() >= 0 and up.max() <= 1
+    assert up[0, 0, 0] < 0.5 < up[0, 0, 5]
+
+
+def test_load_wsiseg_features_and_full_resolution(wsiseg_dir):
+    d = wsiseg.load_wsiseg(wsiseg_dir, size=(72, 80), features=("ratio", "nbr"), keep_full=True)
+    assert d["features"].shape == (75, 72, 80, 2) and d["feature_names"] == ("ratio", "nbr")
+    assert d["labels_full"].shape == (75, 450, 480) and d["ratio_full"].shape == (75, 450, 480)
+    assert set(np.unique(d["labels_full"])) == {-1, 0, 1}
+    # channel 0 is the R/B ratio, reduced like `ratio`
+    np.testing.assert_allclose(d["features"][..., 0], d["ratio"], atol=1e-4)

@@ -26,8 +26,9 @@ def augment_pair(image, mask, rng: np.random.Generator, kind: str | None = None,
     """Apply the same random geometric transform to a 2-D image and its mask.
 
     Args:
-        image: 2-D float image.
-        mask: 2-D mask of the same shape (values 0/1; -1 for ignored pixels is kept as a label).
+        image: 2-D float image (H, W), or a multi-channel image (H, W, C) whose channels all get the
+            same transform.
+        mask: 2-D mask (H, W) (values 0/1; -1 for ignored pixels is kept as a label).
         rng: NumPy generator.
         kind: one of `KINDS`; None draws one uniformly.
         faithful: reproduce the original's interpolation orders and shift range (soft masks!).
@@ -39,9 +40,17 @@ def augment_pair(image, mask, rng: np.random.Generator, kind: str | None = None,
 
     image = np.asarray(image, dtype=np.float32)
     mask = np.asarray(mask)
-    if image.ndim != 2 or image.shape != mask.shape:
-        raise ValueError(f"augment_pair expects a 2-D image and a mask of the same shape; received "
+    if image.ndim not in (2, 3) or image.shape[:2] != mask.shape or mask.ndim != 2:
+        raise ValueError(f"augment_pair expects an (H, W) or (H, W, C) image and an (H, W) mask; received "
                          f"{image.shape} and {mask.shape}")
+    if image.ndim == 3:   # one draw of the transform, applied to every channel and the mask
+        state = rng.bit_generator.state
+        outs = []
+        for c in range(image.shape[2]):
+            rng.bit_generator.state = state
+            out_c, out_m = augment_pair(image[..., c], mask, rng, kind, faithful=faithful)
+            outs.append(out_c)
+        return np.stack(outs, axis=-1), out_m
     kind = kind or KINDS[rng.integers(len(KINDS))]
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; received {kind!r}")
@@ -89,7 +98,7 @@ class CloudBatches(_keras_pydataset()):
     (with replacement) from that batch. Indices are reshuffled after every epoch. A channel axis is added.
 
     Args:
-        images: (N, H, W) float images (already divided by 2¹⁴).
+        images: (N, H, W) float images (already divided by 2¹⁴), or (N, H, W, C) multi-channel images.
         masks: (N, H, W) masks (0/1; -1 = ignore).
         batch_size: real samples per batch (64 in CIRRUS).
         aug_batch_size: augmented samples per batch (64 in CIRRUS; 0 for validation).
@@ -102,9 +111,9 @@ class CloudBatches(_keras_pydataset()):
         super().__init__(**kwargs)
         self.images = np.asarray(images, np.float32)
         self.masks = np.asarray(masks)
-        if self.images.shape != self.masks.shape or self.images.ndim != 3:
-            raise ValueError(f"images and masks must both be (N, H, W); received {self.images.shape} and "
-                             f"{self.masks.shape}")
+        if self.images.shape[:3] != self.masks.shape or self.images.ndim not in (3, 4) or self.masks.ndim != 3:
+            raise ValueError(f"images must be (N, H, W) or (N, H, W, C) and masks (N, H, W); received "
+                             f"{self.images.shape} and {self.masks.shape}")
         if batch_size < 1 or aug_batch_size < 0:
             raise ValueError(f"batch_size must be >= 1 and aug_batch_size >= 0; received {batch_size}, {aug_batch_size}")
         self.batch_size, self.aug_batch_size = int(batch_size), int(aug_batch_size)
@@ -122,7 +131,8 @@ class CloudBatches(_keras_pydataset()):
             xi, yi = augment_pair(self.images[sel[j]], self.masks[sel[j]], self.rng, faithful=self.faithful)
             x.append(xi)
             y.append(yi.astype(np.float32))
-        return np.stack(x)[..., None], np.stack(y)[..., None]
+        x = np.stack(x)
+        return (x[..., None] if x.ndim == 3 else x), np.stack(y)[..., None]
 
     def on_epoch_end(self):
         if self.shuffle:

@@ -68,18 +68,57 @@ def red_blue_ratio(rgb) -> np.ndarray:
     return rgb[..., 0] / np.maximum(rgb[..., 2], 1.0)
 
 
+FEATURES = ("ratio", "nbr", "saturation", "brightness")
+
+
+def colour_features(rgb, features=("ratio",)) -> np.ndarray:
+    """Per-pixel input channels derived from an RGB sky image, stacked as (H, W, C) float32.
+
+    - ``ratio``: R / B, the classic red/blue ratio (clear sky small, cloud near 1; Long et al. 2006);
+    - ``nbr``: the normalised blue-red difference (B − R) / (B + R), bounded in [−1, 1] (Li et al. 2011,
+      J. Atmos. Oceanic Technol. 28, 1286), less sensitive than R/B to dark, noisy blue values;
+    - ``saturation``: HSV saturation (max − min) / max: white-grey clouds are unsaturated;
+    - ``brightness``: max(R, G, B) / 255.
+
+    Raises:
+        ValueError: not an (H, W, 3) image, or an unknown feature name.
+    """
+    rgb = np.asarray(rgb, np.float32)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"colour_features expects an (H, W, 3) RGB image; received shape {rgb.shape}")
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown or not len(features):
+        raise ValueError(f"features must be a non-empty selection of {FEATURES}; received {tuple(features)!r}")
+    r, b = rgb[..., 0], rgb[..., 2]
+    mx, mn = rgb.max(axis=-1), rgb.min(axis=-1)
+    table = {"ratio": lambda: red_blue_ratio(rgb),
+             "nbr": lambda: (b - r) / np.maximum(b + r, 1.0),
+             "saturation": lambda: (mx - mn) / np.maximum(mx, 1.0),
+             "brightness": lambda: mx / 255.0}
+    return np.stack([table[f]() for f in features], axis=-1).astype(np.float32)
+
+
+def upsample_probability(p, shape) -> np.ndarray:
+    """Bilinear resize of (N, h, w) probability maps to (N, *shape), for scoring at the masks' full resolution."""
+    p = np.asarray(p, np.float32)
+    return np.stack([_resize(pi, tuple(shape), 1) for pi in p]).astype(np.float32)
+
+
 def _resize(a, size, order):
     from skimage.transform import resize
 
     return resize(a, size, order=order, anti_aliasing=order > 0, preserve_range=True, mode="edge")
 
 
-def load_wsiseg(folder=None, *, size=SIZE) -> dict:
+def load_wsiseg(folder=None, *, size=SIZE, features=None, keep_full: bool = False) -> dict:
     """Load the 75 images, masks and sky types, reduced to `size`.
 
     Returns a dict with ``rgb`` (N, H, W, 3) uint8, ``ratio`` (N, H, W) float32 R/B (0 outside the camera
     mask), ``labels`` (N, H, W) int8 in {1, 0, -1}, ``valid`` (labels != -1), ``names``, ``sky_type``.
     Images are reduced with anti-aliased linear interpolation, labels with nearest neighbour (order 0).
+    With `features` (names from `FEATURES`), also ``features`` (N, H, W, C): `colour_features` computed at full
+    resolution, 0 outside the camera mask, then reduced. With `keep_full`, also ``labels_full`` and
+    ``ratio_full`` at the original 450 × 480, to score predictions at the masks' own resolution.
 
     Raises:
         DataFileError: a missing/unreadable file, wrong image size, a mask with unexpected values, or an image
@@ -98,7 +137,7 @@ def load_wsiseg(folder=None, *, size=SIZE) -> dict:
     names = sorted(p.stem for p in (folder / "images").glob("*.png"))
     if not names:
         raise DataFileError(folder / "images", "no PNG images found")
-    rgbs, ratios, labels = [], [], []
+    rgbs, ratios, labels, feats, labels_full, ratios_full = [], [], [], [], [], []
     for n in names:
         ip, ap = folder / "images" / f"{n}.png", folder / "annotations" / f"{n}.png"
         rgb = _read_png(ip, "RGB")
@@ -113,9 +152,22 @@ def load_wsiseg(folder=None, *, size=SIZE) -> dict:
         rgbs.append(_resize(rgb, size, 1).astype(np.uint8))
         ratios.append(_resize(ratio, size, 1).astype(np.float32))
         labels.append(_resize(lab, size, 0).astype(np.int8))
+        if features is not None:
+            f = np.where(cam[..., None], colour_features(rgb, features), 0.0)
+            feats.append(_resize(f, tuple(size) + (f.shape[-1],), 1).astype(np.float32))
+        if keep_full:
+            labels_full.append(lab)
+            ratios_full.append(ratio.astype(np.float32))
     labels = np.stack(labels)
-    return {"rgb": np.stack(rgbs), "ratio": np.stack(ratios), "labels": labels, "valid": labels != IGNORE,
-            "names": names, "sky_type": [sky[n] for n in names]}
+    out = {"rgb": np.stack(rgbs), "ratio": np.stack(ratios), "labels": labels, "valid": labels != IGNORE,
+           "names": names, "sky_type": [sky[n] for n in names]}
+    if features is not None:
+        out["features"] = np.stack(feats)
+        out["feature_names"] = tuple(features)
+    if keep_full:
+        out["labels_full"] = np.stack(labels_full)
+        out["ratio_full"] = np.stack(ratios_full)
+    return out
 
 
 def held_out_split(sky_type, *, n_test: int = 15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
