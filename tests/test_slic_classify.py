@@ -101,3 +101,14 @@ def test_errors_name_the_file(model_path, tmp_path):
         C.classify([nan], model_path)
     with pytest.raises(ValueError, match="received 'raw'"):
         C.prepare_input(np.ones((4, 4)), 32, "raw")
+
+
+def test_sliding_window_map_min_mask_fraction(model_path):
+    img = np.random.default_rng(1).uniform(100, 200, (128, 128))
+    mask = np.zeros_like(img, dtype=bool)
+    mask[:, :80] = True                       # windows at x0=64 are half in the mask
+    half, _, _ = C.sliding_window_map(img, model_path, window=32, stride=32, mask=mask)
+    full, _, _ = C.sliding_window_map(img, model_path, window=32, stride=32, mask=mask, min_mask_fraction=1.0)
+    assert np.isfinite(half[:, 2]).all() and np.isnan(full[:, 2]).all() and np.isfinite(full[:, :2]).all()
+    with pytest.raises(ValueError, match="received 0"):
+        C.sliding_window_map(img, model_path, window=32, mask=mask, min_mask_fraction=0)

@@ -123,12 +123,13 @@ def traverse(files, model, **kwargs) -> tuple[list, np.ndarray, list[Prediction]
 
 
 def sliding_window_map(image, model, *, window: int, stride: int | None = None, mask=None,
-                       batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       min_mask_fraction: float = 0.5, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify overlapping windows of a large image (e.g. a full-disk H-alpha frame).
 
     Each ``window``×``window`` patch is byte-scaled and resized to the model's
-    input like a training frame. Patches with fewer than half their pixels in
-    `mask` (e.g. on the disk), or that are blank, get NaN probabilities.
+    input like a training frame. Patches with less than `min_mask_fraction` of
+    their pixels in `mask` (e.g. on the disk), or that are blank, get NaN
+    probabilities.
 
     Args:
         image: 2-D array.
@@ -136,6 +137,8 @@ def sliding_window_map(image, model, *, window: int, stride: int | None = None, 
         window: patch side in pixels.
         stride: step between patches (default ``window // 2``).
         mask: optional boolean array, True where patches may be classified.
+        min_mask_fraction: the fraction of a patch that must lie in `mask`
+            (1.0: only windows entirely inside it, e.g. fully on the disk).
 
     Returns:
         ``(probabilities (ny, nx, n_classes), y_centres, x_centres)`` in pixels.
@@ -146,6 +149,8 @@ def sliding_window_map(image, model, *, window: int, stride: int | None = None, 
         raise ValueError(f"image must be 2-D; received shape {image.shape}")
     if not isinstance(window, (int, np.integer)) or not 8 <= window <= min(image.shape):
         raise ValueError(f"window must be an integer in [8, {min(image.shape)}]; received {window!r}")
+    if not 0.0 < min_mask_fraction <= 1.0:
+        raise ValueError(f"min_mask_fraction must be in (0, 1]; received {min_mask_fraction!r}")
     stride = stride or window // 2
     size = int(model.input_shape[1])
     ys = np.arange(0, image.shape[0] - window + 1, stride)
@@ -155,7 +160,7 @@ def sliding_window_map(image, model, *, window: int, stride: int | None = None, 
     for i, y0 in enumerate(ys):
         for j, x0 in enumerate(xs):
             patch = image[y0:y0 + window, x0:x0 + window]
-            if mask is not None and mask[y0:y0 + window, x0:x0 + window].mean() < 0.5:
+            if mask is not None and mask[y0:y0 + window, x0:x0 + window].mean() < min_mask_fraction:
                 continue
             if not np.isfinite(patch).all() or patch.max() == patch.min():
                 continue
