@@ -610,6 +610,8 @@ def _axes(ax, figsize=(6, 4)):
 def plot_optimization_history(study, *, ax=None, ylabel: str = "validation IoU (cloud class)"):
     """Objective value of every trial against its number, pruned trials at their last reported value,
     and the best value so far."""
+    from matplotlib.ticker import MaxNLocator
+
     from ..plotting import OKABE_ITO
 
     ax = _axes(ax)
@@ -627,7 +629,8 @@ def plot_optimization_history(study, *, ax=None, ylabel: str = "validation IoU (
     ax.set_xlabel("trial number")
     ax.set_ylabel(ylabel)
     ax.set_title("Optimisation history")
-    ax.legend(loc="lower right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="best")
     return ax
 
 
@@ -650,6 +653,8 @@ def plot_param_importances(importances: dict, *, ax=None):
 
 def plot_intermediate_values(study, *, ax=None, ylabel: str = "validation IoU (cloud class)"):
     """The value each trial reported after every epoch: completed trials solid, pruned ones dashed."""
+    from matplotlib.ticker import MaxNLocator
+
     from ..plotting import OKABE_ITO
 
     ax = _axes(ax)
@@ -667,6 +672,7 @@ def plot_intermediate_values(study, *, ax=None, ylabel: str = "validation IoU (c
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title("Learning curves reported to the pruner")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if seen:
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     return ax
