@@ -8,9 +8,20 @@ seed and the epoch (`CamDataset.set_epoch`), so a run killed at any point and
 restarted with the same arguments continues from the last checkpoint and ends
 with the same weights and losses as an uninterrupted run (up to the
 floating-point determinism of the backend on the machine).
+
+Steps go through `solarcnn.deepcam.distribute.train_on_batch`, so a model built in
+`data_parallel(...)` trains data-parallel (on TensorFlow, ``model.train_on_batch``
+alone would give every replica the whole batch), and at every epoch end the
+BatchNorm running statistics are averaged over the replicas (``sync_bn=True``,
+the reference's ``bnstats``). With per-replica BatchNorm on TensorFlow the
+replicas' running statistics differ within an epoch; a mid-epoch checkpoint
+stores the first replica's, so after a resume they differ from the uninterrupted
+run's by a term that decays as momentum**steps (training-mode losses and the
+trainable weights are unaffected: training normalises with batch statistics).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -61,7 +72,9 @@ def load_checkpoint(directory, model) -> dict | None:
         var.assign(val)
     opt = model.optimizer
     if not opt.built:
-        opt.build(model.trainable_variables)
+        strategy = getattr(model, "distribute_strategy", None)     # TensorFlow: build in the strategy's scope
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            opt.build(model.trainable_variables)
     with np.load(Path(directory) / f"{tag}.optimizer.npz") as o:
         ovals = [o[f"arr_{i}"] for i in range(len(o.files))]
     if len(ovals) != len(opt.variables):
@@ -73,7 +86,7 @@ def load_checkpoint(directory, model) -> dict | None:
 
 
 def train_resumable(model, dataset, *, epochs: int, checkpoint_dir, checkpoint_every: int = 1,
-                    verbose: bool = False) -> dict:
+                    sync_bn: bool = True, on_step=None, verbose: bool = False) -> dict:
     """Train `model` (compiled) on `dataset` for `epochs`, resuming from `checkpoint_dir` if it holds a run.
 
     Args:
@@ -82,10 +95,16 @@ def train_resumable(model, dataset, *, epochs: int, checkpoint_dir, checkpoint_e
         epochs: total number of epochs.
         checkpoint_dir: folder of the checkpoint (created).
         checkpoint_every: optimizer steps between checkpoints (mid-epoch checkpoints when < len(dataset)).
+        sync_bn: average the BatchNorm running statistics over the replicas at each epoch end
+            (`solarcnn.deepcam.distribute.average_bn_statistics`; a no-op on one device and on JAX).
+        on_step: optional ``f(state)`` called after each step, once its checkpoint (if any) is written.
+        verbose: print one line per epoch (and where a run resumed).
 
     Returns:
         The final state: ``{"epoch", "batch", "global_step", "losses"}`` (``losses``: one per step).
     """
+    from .distribute import average_bn_statistics, train_on_batch
+
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1; received {checkpoint_every!r}")
     state = load_checkpoint(checkpoint_dir, model) or {"epoch": 0, "batch": 0, "global_step": 0, "losses": []}
@@ -96,16 +115,18 @@ def train_resumable(model, dataset, *, epochs: int, checkpoint_dir, checkpoint_e
         n = len(dataset)
         while state["batch"] < n:
             x, y = dataset[state["batch"]]
-            loss = model.train_on_batch(x, y)
-            loss = float(loss[0] if isinstance(loss, (list, tuple)) else loss)
-            state["losses"].append(loss)
+            state["losses"].append(train_on_batch(model, x, y))
             state["batch"] += 1
             state["global_step"] += 1
             if state["batch"] == n:
                 state["epoch"] += 1
                 state["batch"] = 0
+                if sync_bn:
+                    average_bn_statistics(model)
             if state["global_step"] % checkpoint_every == 0 or state["epoch"] >= epochs:
                 save_checkpoint(checkpoint_dir, model, state)
+            if on_step is not None:
+                on_step(state)
             if state["batch"] == 0:
                 break
         if verbose:
