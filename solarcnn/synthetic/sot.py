@@ -172,7 +172,8 @@ class SOTGenerator(SyntheticGenerator):
         elif label == "filaments":
             pts, normal, t = _curve(rng, 400, n, length=(0.8, 1.4), bend=0.3)
             d = _distance_to(pts, shape)
-            width = rng.uniform(0.02, 0.04) * n
+            # body FWHM ≈ 1.67·width = 28–56 px = 4.5–9 arcsec, as quiescent H-alpha filaments (5–15")
+            width = rng.uniform(0.03, 0.06) * n
             ragged = 1 + 0.5 * _smooth_noise(rng, shape, 12)
             body = np.exp(-(d / (width * np.clip(ragged, 0.3, None))) ** 2)
             img = img * (1 - rng.uniform(0.45, 0.6) * body)
