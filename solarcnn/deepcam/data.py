@@ -59,12 +59,21 @@ def _open(path):
 
 
 def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels: int = NUM_CHANNELS,
-                check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                check_finite: bool = True, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read one DeepCAM file: fields ``(H, W, len(channels))`` float32 and labels ``(H, W)`` int32.
+
+    Args:
+        path: the HDF5 file.
+        channels: channel indices to read (None: all).
+        label_key: the label dataset.
+        num_channels: the channel count the file must have.
+        check_finite: raise on NaN or inf.
+        out: optional C-contiguous float32 array of the fields' shape to read into (e.g. one slice of a
+            batch array); it is returned. A file of another shape raises ("the other files have ...").
 
     Raises:
         DataFileError: missing file or dataset, wrong rank or channel count, label/data shape mismatch,
-            labels outside {0, 1, 2}, or NaN/inf values.
+            a shape different from `out`'s, labels outside {0, 1, 2}, or NaN/inf values.
     """
     with _open(path) as fh:
         for key in (DATA_KEY, label_key):
@@ -76,19 +85,28 @@ def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels
         if ds.shape[-1] != num_channels:
             raise DataFileError(path, f"'{DATA_KEY}' has {ds.shape[-1]} channels; expected {num_channels} "
                                 f"(shape {ds.shape})")
+        shape = ds.shape if channels is None else ds.shape[:2] + (len(channels),)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif out.shape != shape:
+            raise DataFileError(path, f"'{DATA_KEY}' has shape {shape}; the other files have {out.shape}")
+        elif out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array; received dtype {out.dtype}, "
+                             f"contiguous={out.flags.c_contiguous}")
         if channels is None:
-            x = ds[()]
+            ds.read_direct(out)          # straight into the caller's memory, converted to float32 by HDF5
         else:
-            x = ds[..., list(channels)]
+            out[...] = ds[..., list(channels)]
         lab = fh[label_key]
         if lab.shape != ds.shape[:2]:
             raise DataFileError(path, f"'{label_key}' has shape {lab.shape}; expected {ds.shape[:2]} to match "
                                 f"'{DATA_KEY}'")
         y = lab[()]
-    x = np.asarray(x, dtype=np.float32)
     if check_finite:
-        if not np.all(np.isfinite(x)):
-            bad = np.unique(np.nonzero(~np.isfinite(x))[-1]).tolist()
+        # one float64 sum is finite exactly when every value is (float32 values cannot overflow it);
+        # the per-value test (a full-size boolean temporary) runs only to name the bad channels
+        if not np.isfinite(out.sum(dtype=np.float64)):
+            bad = np.unique(np.nonzero(~np.isfinite(out))[-1]).tolist()
             raise DataFileError(path, f"'{DATA_KEY}' contains NaN or inf values (channel index {bad})")
         if not np.all(np.isfinite(y)):
             raise DataFileError(path, f"'{label_key}' contains NaN or inf values")
@@ -96,7 +114,18 @@ def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels
     if yi.size and (yi.min() < 0 or yi.max() > 2 or not np.array_equal(yi, y)):
         raise DataFileError(path, f"'{label_key}' must hold the classes 0, 1, 2; found values "
                             f"{np.unique(y)[:10].tolist()}")
-    return x, yi
+    return out, yi
+
+
+def sample_shape(path, channels=None) -> tuple[int, int, int]:
+    """The fields' shape ``(H, W, C)`` of one file (metadata only; `read_sample` does the full checks)."""
+    with _open(path) as fh:
+        if DATA_KEY not in fh:
+            raise DataFileError(path, f"dataset '{DATA_KEY}' missing; found {_list_datasets(fh)}")
+        shape = fh[DATA_KEY].shape
+    if len(shape) != 3:
+        raise DataFileError(path, f"'{DATA_KEY}' must be (height, width, channels); found shape {shape}")
+    return tuple(shape) if channels is None else tuple(shape[:2]) + (len(channels),)
 
 
 def _list_datasets(fh) -> list[str]:
@@ -142,10 +171,24 @@ def minmax_params(stats: dict, channels=None) -> tuple[np.ndarray, np.ndarray]:
     return lo, (1.0 / (hi - lo)).astype(np.float32)
 
 
-def normalize(x: np.ndarray, stats: dict, channels=None) -> np.ndarray:
-    """Min–max normalise fields ``(..., C)`` with `stats` (minval -> 0, maxval -> 1)."""
+def normalize(x: np.ndarray, stats: dict, channels=None, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Min–max normalise fields ``(..., C)`` with `stats` (minval -> 0, maxval -> 1), float32.
+
+    ``scale * (x - shift)`` computed in one float32 buffer: a new one, or `out` (``out=x`` normalises
+    a float32 array in place).
+    """
     shift, scale = minmax_params(stats, channels)
-    return (scale * (np.asarray(x, dtype=np.float32) - shift)).astype(np.float32)
+    return _normalize_into(np.asarray(x), shift, scale, out)
+
+
+def _normalize_into(x, shift, scale, out=None):
+    if out is None:
+        out = np.array(x, dtype=np.float32, copy=True)
+    elif out is not x:
+        out[...] = x
+    np.subtract(out, shift, out=out)
+    np.multiply(out, scale, out=out)
+    return out
 
 
 def std_from_stats(stats: dict) -> np.ndarray:
@@ -386,25 +429,30 @@ class CamDataset(_pydataset_base()):
     def on_epoch_end(self) -> None:
         self.epoch += 1
 
-    def read(self, path) -> tuple[np.ndarray, np.ndarray]:
-        """One normalised sample ``(x, y)`` from `path`, with the shape checked against the first file's."""
-        x, y = read_sample(path, self.channels, label_key=self.label_key)
+    def read(self, path, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One normalised sample ``(x, y)`` from `path` (into `out` if given), with the shape checked against
+        the first file's."""
         if self._shape is None:
-            self._shape = x.shape
-        elif x.shape != self._shape:
-            raise DataFileError(path, f"'{DATA_KEY}' has shape {x.shape}; the other files have {self._shape}")
-        return self.scale * (x - self.shift), y
+            self._shape = sample_shape(path, self.channels)
+        if out is None:
+            out = np.empty(self._shape, dtype=np.float32)
+        x, y = read_sample(path, self.channels, label_key=self.label_key, out=out)
+        return _normalize_into(x, self.shift, self.scale, out=x), y
 
     def __getitem__(self, index: int):
         idx = self._indices()
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range 0..{len(self) - 1}")
         chosen = idx[index * self.batch_size:(index + 1) * self.batch_size]
-        pairs = [self.read(self.files[i]) for i in chosen]
-        x = np.stack([p[0] for p in pairs]).astype(np.float32)
+        if self._shape is None:
+            self._shape = sample_shape(self.files[chosen[0]], self.channels)
+        # one batch array; each file is read into its slice and normalised there (no per-sample
+        # temporaries, no stacking copy)
+        x = np.empty((len(chosen),) + tuple(self._shape), dtype=np.float32)
+        labels = [self.read(self.files[i], out=x[k])[1] for k, i in enumerate(chosen)]
         if not self.return_labels:
             return (x,)
-        return x, np.stack([p[1] for p in pairs])
+        return x, np.stack(labels)
 
     def labels(self) -> np.ndarray:
         """All labels of this shard in the current order (reads only the label datasets)."""
