@@ -25,6 +25,7 @@ and all-reduced, mean over all validation samples.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -157,11 +158,13 @@ def main(argv=None) -> int:
         train = camdata.CamDataset(train_files, stats, batch_size=local_batch, seed=args.seed,
                                    num_shards=nproc, shard_index=rank)
         ckpt = args.checkpoint_dir / f"rank{rank:05d}"     # every rank keeps its own (identical) copy
-        for epoch in range(args.epochs):
+        done = json.loads((ckpt / "state.json").read_text())["epoch"] if (ckpt / "state.json").exists() else 0
+        if done:
+            say(f"resuming after {done} complete epoch(s) from {ckpt}")
+        for epoch in range(done, args.epochs):
+            # resumes mid-epoch from the last checkpoint if the job was killed, then finishes this epoch
             state = train_resumable(model, train, epochs=epoch + 1, checkpoint_dir=ckpt,
                                     checkpoint_every=args.checkpoint_every)
-            if state["epoch"] > epoch + 1:                    # resumed past this epoch
-                continue
             iou, per_class = validate()
             say(f"epoch {epoch + 1}: loss {np.mean(state['losses'][-len(train):]):.4f} | val IoU {iou:.4f} "
                 f"{np.round(per_class, 4)} | {time.perf_counter() - t0:.0f} s")
