@@ -9,7 +9,7 @@ Modules:
 - `data`         the synthetic LWIR data set, built in a work folder when missing
 - `wsiseg`       the real WSISEG all-sky set: red/blue-ratio input, ignore mask, threshold baseline
 - `uncertainty`  Monte-Carlo dropout and ensemble predictive maps
-- `tuning`       Optuna helpers (pruning callback) for notebook 07
+- `search`       Optuna search of the U-Net (space, pruning callback, objective, plots) for notebook 07
 
 Specification: ``reference/cirrus.md``.
 """
