@@ -414,6 +414,7 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
             (default the checkout's ``notebooks/`` if it exists); image files are copied.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    course_book = book_src is None        # the checkout's own book gets the benchmark page too
     book_src = Path(book_src) if book_src else book_sources()
     for need in ("_config.yml", "intro.md", "results.md"):
         if not (book_src / need).is_file():
@@ -440,6 +441,10 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
     (src / "results.md").write_text(results_page.replace(RESULTS_PLACEHOLDER, table.rstrip()), encoding="utf-8")
     for page in extra_pages:
         shutil.copy2(book_src / page, src / page)
+    bench = _benchmark_results() if course_book else None
+    if bench is not None:                 # the benchmark suite's measured table, when the checkout has one
+        shutil.copy2(bench, src / "benchmarks.md")
+        extra_pages = [*extra_pages, "benchmarks.md"]
     if (book_src / "_static").is_dir():
         shutil.copytree(book_src / "_static", src / "_static")
     if (book_src / "_ext").is_dir():
@@ -460,6 +465,15 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
         (src / f"{stem}.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
     (src / "_toc.yml").write_text(toc_yaml(list(prepared), extra_pages), encoding="utf-8")
     return src
+
+
+def _benchmark_results() -> Path | None:
+    """``benchmarks/RESULTS.md`` of the checkout (the speed measurements), if there is one."""
+    try:
+        page = repo_root() / "benchmarks" / "RESULTS.md"
+    except BookError:
+        return None
+    return page if page.is_file() else None
 
 
 def _extra_pages(book_src: Path) -> list[str]:

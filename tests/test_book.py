@@ -115,7 +115,7 @@ def test_stage_orders_notebooks_by_number_and_writes_toc(run_dir, tmp_path):
     src = book.stage(run_dir, tmp_path / "out", env=_FakeEnv(tmp_path))
     toc = (src / "_toc.yml").read_text()
     files = [ln.split("file:")[1].strip() for ln in toc.splitlines() if "file:" in ln]
-    assert files == ["02_plot_page", "10_second_page", "results", "instructors"]
+    assert files == ["02_plot_page", "10_second_page", "results", "instructors", "benchmarks"]   # benchmarks/RESULTS.md
     assert "root: index" in toc
     assert (src / "index.md").read_text().startswith("# ")
     assert (src / "_vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
@@ -431,6 +431,6 @@ def test_browser_check_reports_resources_that_fail_to_load(built, chromium, tmp_
 @pytest.mark.book
 def test_check_book_all_pages(built, chromium):
     report = book.check_book(built.index, all_pages=True)
-    assert list(report) == ["index", "02_plot_page", "10_second_page", "instructors", "results"]
+    assert list(report) == ["index", "02_plot_page", "10_second_page", "benchmarks", "instructors", "results"]
     assert all(facts["load_failures"] == [] for facts in report.values())
     assert report["10_second_page"]["mathjax"] >= 3 and report["10_second_page"]["images_loaded"] == 0

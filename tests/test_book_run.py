@@ -42,3 +42,5 @@ def test_book_renders_the_executed_notebooks(test_run_dir, executed_notebooks, t
     assert notebook_pages and report[notebook_pages[0]]["images"], "a notebook page with a figure rendered"
     results_page = index.parent / "results.html"
     assert re.search(r"wall_time", results_page.read_text(encoding="utf-8")), "the results table is in the book"
+    bench_page = index.parent / "benchmarks.html"
+    assert "Keras backend vs plain PyTorch" in bench_page.read_text(encoding="utf-8"), "the benchmark page is in the book"
