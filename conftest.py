@@ -118,3 +118,11 @@ def test_run_dir() -> Path:
 def executed_notebooks() -> dict:
     """Names of the notebooks executed (completely) in this session."""
     return {Path(k).stem: rec.get("saved", False) for k, rec in _cells.items()}
+
+
+@pytest.fixture(scope="session")
+def real_stats_path() -> Path:
+    """The genuine DeepCAM ``stats.h5`` (train split), through the data registry."""
+    from solarcnn.data import fetch
+
+    return fetch("deepcam_stats", "stats.h5")

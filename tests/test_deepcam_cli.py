@@ -1,9 +1,7 @@
 """``solarcnn deepcam generate | split | summarize`` on a tiny grid, the stats.h5 round trip, and the
 streaming loader's output (preallocated batch, in-place normalisation) against the plain formula."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,17 +11,7 @@ from solarcnn.cli import main
 from solarcnn.deepcam import data as camdata
 from solarcnn.errors import DataFileError
 
-MIRROR = Path(os.environ.get("SOLARCNN_DATA_MIRROR", "/work/shared/data"))
 
-
-@pytest.fixture(scope="module")
-def real_stats_path():
-    try:
-        from solarcnn.data import fetch
-
-        return fetch("deepcam_stats", "stats.h5")
-    except Exception:  # registry unavailable: the mirror file
-        return MIRROR / "climate" / "stats.h5"
 
 
 @pytest.fixture(scope="module")

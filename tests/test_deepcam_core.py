@@ -1,6 +1,4 @@
 """DeepCAM track: loss, metric, optimiser, schedule, data format, stats, split, loader errors."""
-import os
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,17 +13,7 @@ from solarcnn.metrics.deepcam import all_background_iou, deepcam_iou_per_class
 from solarcnn.synthetic import get
 from solarcnn.training.lamb import LAMB
 
-MIRROR = Path(os.environ.get("SOLARCNN_DATA_MIRROR", "/work/shared/data"))
 
-
-@pytest.fixture(scope="module")
-def real_stats_path():
-    try:
-        from solarcnn.data import fetch
-
-        return fetch("deepcam_stats", "stats.h5")
-    except Exception:  # registry unavailable: fall back to the mirror file
-        return MIRROR / "climate" / "stats.h5"
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +96,6 @@ def test_split_counts_reference():
 
 
 def test_generator_format_and_physics(small_set):
-    gen = get("cam5", seed=3, size=(32, 48))
     files = camdata.list_files(small_set / "all")
     assert [f.name for f in files][:2] == ["data-2106-01-01-00-1.h5", "data-2106-01-01-03-1.h5"]
     with h5py.File(files[0], "r") as fh:
@@ -144,12 +131,9 @@ def test_generator_format_and_physics(small_set):
 def test_grid_matches_real_pickle():
     from solarcnn.synthetic.cam5 import cam5_grid, load_grid_pickle
 
-    try:
-        from solarcnn.data import fetch
+    from solarcnn.data import fetch
 
-        path = fetch("cam5_grid", "ClimDeepLearn_lat_lon.pkl")
-    except Exception:
-        path = MIRROR / "climate" / "ClimDeepLearn_lat_lon.pkl"
+    path = fetch("cam5_grid", "ClimDeepLearn_lat_lon.pkl")
     lat, lon = load_grid_pickle(path)
     glat, glon = cam5_grid()
     np.testing.assert_allclose(lat, glat, atol=1e-9)

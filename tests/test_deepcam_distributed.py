@@ -25,14 +25,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from solarcnn.synthetic import get
 
-MIRROR = Path(os.environ.get("SOLARCNN_DATA_MIRROR", "/work/shared/data"))
 RTOL = 1e-5
 
 _COMMON = r'''
@@ -155,15 +153,6 @@ def cam_files(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def stats_path():
-    try:
-        from solarcnn.data import fetch
-
-        return fetch("deepcam_stats", "stats.h5")
-    except Exception:  # registry unavailable: the mirror file
-        return MIRROR / "climate" / "stats.h5"
-
 
 def _run(script, backend, cam_files, stats_path, tmp_path, extra_env=None):
     src = tmp_path / f"worker_{backend}.py"
@@ -182,7 +171,8 @@ def _rel(a, b):
     return float(np.max(np.abs(a - b) / np.abs(b)))
 
 
-def test_jax_data_parallel_matches_one_device(cam_files, stats_path, tmp_path):
+def test_jax_data_parallel_matches_one_device(cam_files, real_stats_path, tmp_path):
+    stats_path = real_stats_path
     pytest.importorskip("jax")
     res = _run(_JAX, "jax", cam_files, stats_path, tmp_path,
                {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
@@ -198,7 +188,8 @@ def test_jax_data_parallel_matches_one_device(cam_files, stats_path, tmp_path):
     assert _rel(res["full_loss"], np.mean(res["half_losses"])) > 100 * RTOL
 
 
-def test_tf_mirrored_matches_one_device_and_local_bn_differs(cam_files, stats_path, tmp_path):
+def test_tf_mirrored_matches_one_device_and_local_bn_differs(cam_files, real_stats_path, tmp_path):
+    stats_path = real_stats_path
     res = _run(_TF, "tensorflow", cam_files, stats_path, tmp_path)
     print({k: v for k, v in res.items()})
     assert res["replicas"] == 2

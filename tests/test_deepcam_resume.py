@@ -23,7 +23,6 @@ from solarcnn.deepcam.checkpoint import load_checkpoint, save_checkpoint
 from solarcnn.errors import DataFileError
 from solarcnn.synthetic import get
 
-MIRROR = Path(os.environ.get("SOLARCNN_DATA_MIRROR", "/work/shared/data"))
 KILL_AFTER = 5
 
 _WORKER = r'''
@@ -62,15 +61,6 @@ json.dump(state, open(out_path, "w"))
 '''
 
 
-@pytest.fixture(scope="module")
-def stats_path():
-    try:
-        from solarcnn.data import fetch
-
-        return fetch("deepcam_stats", "stats.h5")
-    except Exception:  # registry unavailable: the mirror file
-        return MIRROR / "climate" / "stats.h5"
-
 
 def _start(tmp_path, data, stats, name, hang_after=0):
     src = tmp_path / "worker.py"
@@ -88,7 +78,8 @@ def _finish(proc, timeout=240):
     assert proc.returncode == 0, err[-4000:]
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, stats_path):
+def test_killed_run_resumes_to_the_same_result(tmp_path, real_stats_path):
+    stats_path = real_stats_path
     data = tmp_path / "data"
     get("cam5", seed=5, size=(32, 48)).write(data, 8, progress=False)
     full, full_out = _start(tmp_path, data, stats_path, "full")
