@@ -56,33 +56,31 @@ def save_checkpoint(directory, model, state: dict) -> Path:
 
 def load_checkpoint(directory, model) -> dict | None:
     """Restore the newest checkpoint of `directory` into `model` (and its optimizer); return its state."""
-    from ..errors import DataFileError
-
     path = Path(directory) / "state.json"
     if not path.exists():
         return None
     state = json.loads(path.read_text())
     tag = state["tag"]
-    with np.load(Path(directory) / f"{tag}.weights.npz") as w:
-        values = [w[f"arr_{i}"] for i in range(len(w.files))]
-    if len(values) != len(model.weights):
-        raise DataFileError(Path(directory) / f"{tag}.weights.npz",
-                            f"holds {len(values)} weight arrays; the model has {len(model.weights)}")
-    for var, val in zip(model.weights, values):
-        var.assign(val)
+    _assign_from(Path(directory) / f"{tag}.weights.npz", model.weights, "weight arrays", "the model")
     opt = model.optimizer
     if not opt.built:
         strategy = getattr(model, "distribute_strategy", None)     # TensorFlow: build in the strategy's scope
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             opt.build(model.trainable_variables)
-    with np.load(Path(directory) / f"{tag}.optimizer.npz") as o:
-        ovals = [o[f"arr_{i}"] for i in range(len(o.files))]
-    if len(ovals) != len(opt.variables):
-        raise DataFileError(Path(directory) / f"{tag}.optimizer.npz",
-                            f"holds {len(ovals)} optimizer arrays; the optimizer has {len(opt.variables)}")
-    for var, val in zip(opt.variables, ovals):
-        var.assign(val)
+    _assign_from(Path(directory) / f"{tag}.optimizer.npz", opt.variables, "optimizer arrays", "the optimizer")
     return state
+
+
+def _assign_from(path: Path, variables, what: str, owner: str) -> None:
+    """Assign the arrays saved in `path` (``arr_0``, ``arr_1`` …) to `variables`, after checking their number."""
+    from ..errors import DataFileError
+
+    with np.load(path) as data:
+        values = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if len(values) != len(variables):
+        raise DataFileError(path, f"holds {len(values)} {what}; {owner} has {len(variables)}")
+    for var, val in zip(variables, values):
+        var.assign(val)
 
 
 def train_resumable(model, dataset, *, epochs: int, checkpoint_dir, checkpoint_every: int = 1,
