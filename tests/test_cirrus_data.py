@@ -257,13 +257,13 @@ def test_build_synthetic_reuses_matching_files_and_rebuilds_stale_ones(tmp_path)
 
 
 def test_generator_window_physics_makes_otsu_truth_sensible():
-    """Version-2 physics: the CIRRUS Otsu mask agrees with the simulation's clouds (it did not with v1)."""
+    """Window physics (versions 2 and 3): the CIRRUS Otsu mask agrees with the simulation's clouds (not with v1)."""
     from solarcnn.cirrus.rebin import rebin
     from solarcnn.metrics import iou
     from solarcnn.synthetic import get
 
     scores = {}
-    for name, kw in {"v2": {}, "v1": {"eps_zenith": (0.4, 0.65), "max_zenith_deg": 65}}.items():
+    for name, kw in {"v3": {}, "v1": {"eps_zenith": (0.4, 0.65), "max_zenith_deg": 65}}.items():
         g = get("allsky_ir", seed=0, sequence_length=1, labels="cloudy", **kw)
         fov = g.fov_mask((128, 160))
         ys, ts = [], []
@@ -272,7 +272,22 @@ def test_generator_window_physics_makes_otsu_truth_sensible():
             ys.append(masks.generate_mask(s.data.astype(float)))
             ts.append(rebin(s.extra["cloud_truth"].astype(np.float32), (128, 160)) >= 0.5)
         scores[name] = iou(np.stack(ts).astype(np.int8), np.stack(ys), valid=fov[None], threshold=None)
-    assert scores["v2"] > 0.8 and scores["v1"] < scores["v2"] - 0.1, scores
+    assert scores["v3"] > 0.8 and scores["v1"] < scores["v3"] - 0.1, scores
+
+
+def test_generator_counts_never_underflow_on_a_cold_clear_night():
+    """Version 3: the darkest sky the generator can make (268 K, zenith emissivity 0.15) stays far above 0 ADU;
+    version 2's offset clipped it to a flat floor at 0, which broke the CIRRUS log-stretch masks."""
+    from solarcnn.synthetic import get
+    from solarcnn.synthetic.allsky import BIAS_ADU
+
+    g = get("allsky_ir", seed=0, sequence_length=1, labels="clear", eps_zenith=(0.15, 0.15))
+    nights = [s for s in (g.sample(i) for i in range(12)) if not s.meta["day"]]
+    assert nights, "no night frame among the first 12 sequences"
+    coldest = min(nights, key=lambda s: s.meta["t_amb"])
+    sky = coldest.data[g.fov_mask()]
+    assert sky.min() > BIAS_ADU + 500, (coldest.meta["t_amb"], sky.min())
+    assert np.mean(sky == 0) == 0.0
 
 
 def test_generator_rejects_bad_emissivity():

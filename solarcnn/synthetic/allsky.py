@@ -28,12 +28,19 @@ observation. The physics is deliberately simple, so that a student can reason ab
 The true cloud mask of the simulation (ε_c > 0.3 inside the field of view) is returned in ``Sample.extra``
 but not written: real cameras have no such truth, and the course derives its ground truth as CIRRUS did.
 
-Physics version 2 (``VERSION``; header ``GENVERS``): window emissivities and a 90° field by default. Version 1
-(broadband ε_z 0.4–0.65, a 130° fisheye) is ``AllSkyIR(eps_zenith=(0.4, 0.65), max_zenith_deg=65)``; with it the
-horizon is nearly as bright as a cloud and the CIRRUS Otsu ground truth marks the whole outer ring as cloud.
-Measured (IoU of the Otsu masks against the simulation's clouds, inside the field of view): version 1, 0.59 on 16
-cloudy frames; version 2, 0.84 on the 120 cloudy frames of notebook 04's tiny set. Version 2 still fails on some
-low-cover night frames, where Otsu's threshold falls inside the clear sky and labels its warmer rim as cloud.
+Physics version 3 (``VERSION``; header ``GENVERS``). **Counts** are a 300 ADU bias plus 25 ADU per W m⁻² of
+scene radiance, so the coldest clear night sky (≈ 45 W m⁻²) still reads ≈ 1,400 ADU and the warmest housing
+≈ 12,600 ADU: nothing under- or overflows the 14 bits except the Sun's disc.
+Earlier versions, kept here because their failures teach something:
+- version 1 (broadband ε_z 0.4–0.65, a 130° fisheye; ``AllSkyIR(eps_zenith=(0.4, 0.65), max_zenith_deg=65)``)
+  made the horizon nearly as bright as a cloud, and the CIRRUS Otsu ground truth marked the whole outer ring as cloud;
+- version 2 (window emissivities, 90° field, but counts = 300 + 25 (L − 110 W m⁻²)) drove a cold clear night sky
+  below zero counts. Clipped at 0, the sky became a flat floor, and LogStretch(a = 10⁵) lifted every pixel just above
+  it past Otsu's threshold: on low-cover night frames most of the clear sky was labelled cloud.
+Measured (mean per-frame IoU of the Otsu masks against the simulation's clouds inside the field of view, the 120
+cloudy frames of notebook 04's tiny set): version 1, 0.59 (16 frames); version 2, 0.854; version 3, 0.928. Version 3
+still mislabels the warmer clear-sky rim on a few daytime frames, where ZScale's lower limit falls inside the clear
+sky (the same weakness the method has on real data with a strong horizon gradient).
 """
 from __future__ import annotations
 
@@ -46,8 +53,10 @@ from .base import Sample, SyntheticGenerator, register
 
 SIGMA_SB = 5.670374419e-8   # W m^-2 K^-4
 SHAPE = (512, 640)
-VERSION = 2                  # physics version, written to the header (GENVERS); bump when frames change
+VERSION = 3                  # physics version, written to the header (GENVERS); bump when frames change
 DR = 2 ** 14                 # 14-bit dynamic range
+BIAS_ADU = 300.0             # counts at zero scene radiance
+GAIN_ADU = 25.0              # counts per W m^-2 of scene radiance
 
 
 def _power_law_noise(rng, shape, beta):
@@ -205,7 +214,7 @@ class AllSkyIR(SyntheticGenerator):
             radiance = eps_c * SIGMA_SB * t_cloud ** 4 + (1.0 - eps_c) * radiance
             cloud_truth = (eps_c > 0.3) & self._fov
         radiance = np.where(self._fov, radiance, SIGMA_SB * (t_amb + 2.0) ** 4)   # housing and mast
-        counts = 300.0 + 25.0 * (radiance - 110.0)
+        counts = BIAS_ADU + GAIN_ADU * radiance
         sun_alt = 0.0
         if p["day"]:
             h = p["hour"] + frame / 60.0
