@@ -10,8 +10,12 @@ def parallel_map(func: Callable, items: Iterable, *, n_jobs: int = 1, progress: 
                  backend: str = "loky") -> list:
     """Apply `func` to every item, in order, optionally in parallel with a progress bar.
 
-    ``n_jobs=1`` runs in this process (easy to debug); otherwise joblib's
-    worker processes are used and results come back in input order.
+    ``n_jobs=1`` runs in this process (easy to debug); otherwise joblib runs
+    `func` in worker processes (``backend="loky"``, the default: for work that
+    holds the GIL, such as astropy's Python-level code) or threads
+    (``backend="threading"``: for work that releases it, such as zlib, NumPy and
+    Pillow; threads start instantly and copy nothing). Results come back in
+    input order.
     """
     from tqdm.auto import tqdm
 

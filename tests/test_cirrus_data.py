@@ -18,6 +18,19 @@ def test_rebin_reference_value_and_errors():
         rebin.rebin(np.zeros((10, 10)), (3, 5))
 
 
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "float32", "float64"])
+def test_rebin_equals_numpy_block_mean(dtype):
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 16384, (512, 640)).astype(dtype)
+    ref = a.reshape(128, 4, 160, 4).mean(axis=(1, 3))
+    out = rebin.rebin(a, (128, 160))
+    assert out.dtype == ref.dtype
+    np.testing.assert_array_equal(out, ref)          # integer counts: exactly the mean
+    x = rng.standard_normal((60, 90))
+    np.testing.assert_allclose(rebin.rebin(x, (20, 30)), x.reshape(20, 3, 30, 3).mean(axis=(1, 3)),
+                               rtol=1e-12, atol=1e-14)
+
+
 def test_rebin_files_parallel_matches_serial(tmp_path):
     rng = np.random.default_rng(0)
     paths = []

@@ -88,12 +88,12 @@ def load_binned(paths, *, normalize_clear: bool = True, bitdepth: int = 14):
     Raises:
         DataFileError: missing ``SKYCOND``/unknown value, or frames of different shapes.
     """
-    from ..io.fits import read_fits
+    from ..io.fits import read_image
 
     xs, ys, seqs = [], [], []
     shape = None
     for p in paths:
-        data, hdr = read_fits(p, 0, dtype="float32")
+        data, hdr = read_image(p, 0, dtype="float32")
         cond = str(hdr.get("SKYCOND", "")).strip().lower()
         if cond not in CLASSES:
             raise DataFileError(p, f"header SKYCOND is {hdr.get('SKYCOND')!r}; expected 'CLEAR' or 'CLOUDY'")
@@ -112,7 +112,7 @@ def load_binned(paths, *, normalize_clear: bool = True, bitdepth: int = 14):
 
 def load_masked(paths):
     """Load ``*_masked.fits`` samples: (X (N, H, W) float32 in [0, 1], Y (N, H, W) int8, sequence ids)."""
-    from ..io.fits import read_fits
+    from ..io.fits import read_image
     from .masks import read_masked
 
     xs, ys, seqs = [], [], []
@@ -120,19 +120,19 @@ def load_masked(paths):
         x, y = read_masked(p)
         xs.append(x)
         ys.append(y)
-        seqs.append(int(read_fits(p, 0, dtype=None)[1].get("SEQID", -1)))
+        seqs.append(int(read_image(p, 0, dtype=None)[1].get("SEQID", -1)))
     return np.stack(xs), np.stack(ys), np.array(seqs)
 
 
 def true_masks(generator, paths, shape=(128, 160)) -> np.ndarray:
     """The simulation's physical cloud masks of the frames in `paths` (from their ``GENINDEX`` header),
     block-reduced to `shape` (cloud when at least half the block is cloud)."""
-    from ..io.fits import read_fits
+    from ..io.fits import read_image
     from .rebin import rebin
 
     out = []
     for p in paths:
-        hdr = read_fits(p, 0, dtype=None)[1]
+        hdr = read_image(p, 0, dtype=None)[1]
         if "GENINDEX" not in hdr:
             raise DataFileError(p, "header has no GENINDEX; not a file of the allsky_ir generator")
         s = generator.sample(int(hdr["GENINDEX"]))

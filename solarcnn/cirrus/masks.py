@@ -84,15 +84,13 @@ def generate_mask_file(path, out_dir, *, bin_size=BIN, a_log: float = 1e5, contr
     Raises:
         DataFileError: unreadable file, or a frame that is not 2-D / not a multiple of `bin_size`.
     """
-    from astropy.io import fits
-
-    from ..io.fits import read_fits, write_fits
+    from ..io.fits import read_image, write_image
 
     path = Path(path)
     out = Path(out_dir) / masked_name(path)
     if out.exists() and not overwrite:
         return out
-    data, header = read_fits(path, 0, dtype="float64")
+    data, header = read_image(path, 0, dtype="float64")
     if data.ndim != 2:
         raise DataFileError(path, f"HDU0 has shape {data.shape}; expected a 2-D frame")
     if data.shape != tuple(bin_size):
@@ -102,16 +100,13 @@ def generate_mask_file(path, out_dir, *, bin_size=BIN, a_log: float = 1e5, contr
             raise DataFileError(path, f"frame of shape {data.shape} cannot be block-averaged to "
                                       f"{tuple(bin_size)}") from None
     mask = generate_mask(data, bin_size=bin_size, a_log=a_log, contrast=contrast)
-    for key in ("BZERO", "BSCALE"):
-        header.remove(key, ignore_missing=True)
-    mhdr = fits.Header()
-    mhdr["IMGTYPE"] = ("GROUND-TRUTH", "ZScale, LogStretch, Otsu; 1 = cloud")
-    return write_fits(out, data, header, extra_hdus=[fits.ImageHDU(mask, header=mhdr)])
+    mask_header = {"IMGTYPE": ("GROUND-TRUTH", "ZScale, LogStretch, Otsu; 1 = cloud")}
+    return write_image(out, data, header, extensions=[(mask, mask_header)])
 
 
 def generate_masks(paths, out_dir, *, n_jobs: int = 1, progress: bool = True, overwrite: bool = True,
                    **kwargs) -> list[Path]:
-    """`generate_mask_file` over many files in parallel (joblib, progress bar)."""
+    """`generate_mask_file` over many files in parallel (joblib threads, progress bar; see `rebin_files`)."""
     import os
 
     from ..utils import parallel_map
@@ -119,7 +114,7 @@ def generate_masks(paths, out_dir, *, n_jobs: int = 1, progress: bool = True, ov
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     out_dir = os.fspath(out_dir)
     return parallel_map(lambda p: generate_mask_file(p, out_dir, overwrite=overwrite, **kwargs), list(paths),
-                        n_jobs=n_jobs, progress=progress, desc="masks")
+                        n_jobs=n_jobs, progress=progress, desc="masks", backend="loky")
 
 
 def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +123,16 @@ def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataFileError: missing mask HDU, wrong shapes, or a mask that is not binary.
     """
+    from ..io import fastfits
     from ..io.fits import _open
 
     path = Path(path)
+    try:                                    # plain files: the fast path
+        hdus = fastfits.read_hdus(path, max_hdus=2)
+        if len(hdus) == 2 and hdus[0][0] is not None and hdus[1][0] is not None:
+            return _check_masked(path, hdus[0][0], hdus[1][0], shape)
+    except (fastfits.NotSimple, DataFileError):
+        pass                                # astropy decides, and its errors name the file
     hdul = _open(path)
     try:
         if len(hdul) < 2:
@@ -142,6 +144,10 @@ def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
         img, mask = np.asarray(img), np.asarray(mask)
     finally:
         hdul.close()
+    return _check_masked(path, img, mask, shape)
+
+
+def _check_masked(path, img, mask, shape):
     if img.shape != tuple(shape):
         raise DataFileError(path, f"image has shape {img.shape}, expected {tuple(shape)}")
     if mask.shape != img.shape:

@@ -30,7 +30,20 @@ def rebin(arr, new_shape=BIN) -> np.ndarray:
     h, w = new_shape
     if h < 1 or w < 1 or a.shape[0] % h or a.shape[1] % w:
         raise ValueError(f"rebin: array shape {a.shape} is not an exact multiple of new_shape {new_shape}")
-    return a.reshape(h, a.shape[0] // h, w, a.shape[1] // w).mean(axis=(1, 3))
+    fy, fx = a.shape[0] // h, a.shape[1] // w
+    blocks = a.reshape(h, fy, w, fx)
+    # The block sums are accumulated one block row and one block column at a time: contiguous adds, several
+    # times faster than ``blocks.mean(axis=(1, 3))``. For integer counts (the camera's) the result is exactly
+    # numpy's mean; for other floats it can differ from it in the last bit (another summation order).
+    acc_dtype = a.dtype if a.dtype.kind == "f" else np.float64
+    rows = blocks[:, 0].astype(acc_dtype, copy=True)
+    for i in range(1, fy):
+        rows += blocks[:, i]
+    out = rows[..., 0].copy()
+    for j in range(1, fx):
+        out += rows[..., j]
+    out /= fy * fx
+    return out
 
 
 def binned_name(path) -> str:
@@ -48,13 +61,13 @@ def rebin_fits(path, out_dir, bin=BIN, *, overwrite: bool = True) -> Path:
     Raises:
         DataFileError: unreadable file, no image, image not 2-D or not a multiple of `bin`.
     """
-    from ..io.fits import read_fits, write_fits
+    from ..io.fits import read_image, write_image
 
     path = Path(path)
     out = Path(out_dir) / binned_name(path)
     if out.exists() and not overwrite:
         return out
-    data, header = read_fits(path, 0, dtype="float64")
+    data, header = read_image(path, 0, dtype="float64")
     if data.ndim != 2:
         raise DataFileError(path, f"HDU0 has {data.ndim} dimensions (shape {data.shape}); expected a 2-D frame")
     try:
@@ -62,21 +75,22 @@ def rebin_fits(path, out_dir, bin=BIN, *, overwrite: bool = True) -> Path:
     except ValueError:
         raise DataFileError(path, f"frame of shape {data.shape} cannot be block-averaged to {tuple(bin)} "
                                   "(each dimension must be an exact multiple)") from None
-    header["REBINNED"] = (f"{data.shape[0] // bin[0]}x{data.shape[1] // bin[1]}", "block-mean binning factor")
-    for key in ("BZERO", "BSCALE"):
-        header.remove(key, ignore_missing=True)
-    return write_fits(out, binned, header)
+    factor = f"{data.shape[0] // bin[0]}x{data.shape[1] // bin[1]}"
+    return write_image(out, binned, header, extra={"REBINNED": (factor, "block-mean binning factor")})
 
 
 def rebin_files(paths, out_dir, bin=BIN, *, n_jobs: int = 1, progress: bool = True,
                 overwrite: bool = True) -> list[Path]:
-    """Rebin many files in parallel (joblib worker processes, a tqdm progress bar); returns the output paths.
+    """Rebin many files in parallel (joblib threads, a tqdm progress bar); returns the output paths.
+
+    Threads, not processes: per file the work is a fast-path FITS read, a NumPy block mean and a write, all of
+    which release the GIL for most of their time, and threads start instantly and copy nothing.
 
     Args:
         paths: FITS files (512 × 640 frames for CIRRUS).
         out_dir: output folder (created).
         bin: output shape.
-        n_jobs: worker processes; 1 runs serially, -1 uses every core.
+        n_jobs: worker threads; 1 runs serially, -1 uses every core.
         progress: show a progress bar.
         overwrite: rewrite existing outputs (False keeps them, to resume).
     """
@@ -86,4 +100,4 @@ def rebin_files(paths, out_dir, bin=BIN, *, n_jobs: int = 1, progress: bool = Tr
     out_dir = os.fspath(out_dir)
     bin = tuple(bin)
     return parallel_map(lambda p: rebin_fits(p, out_dir, bin, overwrite=overwrite), list(paths), n_jobs=n_jobs,
-                        progress=progress, desc="rebinning")
+                        progress=progress, desc="rebinning", backend="threading")
