@@ -223,3 +223,45 @@ def test_loader_errors_name_file_and_problem(tmp_path, real_stats_path):
     bad = _write(tmp_path / "stats_bad.h5", np.zeros(3), None, key="climate/mean")
     with pytest.raises(DataFileError, match="stats_bad.h5: dataset 'climate/count' missing"):
         camdata.read_stats(bad)
+
+
+def test_fast_read_paths_equal_plain_h5py(tmp_path, real_stats_path):
+    """The raw-offset read, the blockwise normalisation and the threaded batch give h5py + NumPy's values."""
+    rng = np.random.default_rng(0)
+    stats = camdata.read_stats(real_stats_path)
+    lo, hi = stats["minval"], stats["maxval"]
+    data = (lo + (hi - lo) * rng.random((40, 56, 16))).astype("float32")   # 35,840 values: several blocks
+    lab = rng.integers(0, 3, (40, 56)).astype("float32")
+    contiguous = _write(tmp_path / "data-a.h5", data, lab)
+    with h5py.File(tmp_path / "data-b.h5", "w") as fh:                     # chunked + compressed: h5py path
+        fh.create_dataset("climate/data", data=data, chunks=(8, 8, 16), compression="gzip")
+        fh.create_dataset("climate/labels_0", data=lab)
+    with h5py.File(contiguous) as fh:
+        assert camdata._raw_offset(fh["climate/data"]) is not None
+    with h5py.File(tmp_path / "data-b.h5") as fh:
+        assert camdata._raw_offset(fh["climate/data"]) is None
+    expected = camdata.normalize(data, stats)
+    old_block = camdata._BLOCK_BYTES
+    camdata._BLOCK_BYTES = 4096            # many blocks, and a last partial one
+    try:
+        for path in (contiguous, tmp_path / "data-b.h5"):
+            raw, y = camdata.read_sample(path)
+            np.testing.assert_array_equal(raw, data)
+            np.testing.assert_array_equal(y, lab.astype(np.int32))
+            normed, _ = camdata.read_sample(path, normalize=camdata.minmax_params(stats))
+            np.testing.assert_array_equal(normed, expected)
+        serial = camdata.CamDataset([contiguous, tmp_path / "data-b.h5"], stats, batch_size=2, shuffle=False,
+                                    read_threads=1)[0]
+        threaded = camdata.CamDataset([contiguous, tmp_path / "data-b.h5"], stats, batch_size=2, shuffle=False,
+                                      read_threads=2)[0]
+    finally:
+        camdata._BLOCK_BYTES = old_block
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(serial[0][0], expected)
+    # NaN in a later block is still found and named
+    bad = data.copy()
+    bad[39, 55, 11] = np.inf
+    path = _write(tmp_path / "late_inf.h5", bad, lab)
+    with pytest.raises(DataFileError, match=r"late_inf.h5: .*NaN or inf values \(channel index \[11\]\)"):
+        camdata.read_sample(path)
