@@ -35,12 +35,13 @@ def test_padding_and_transposed_crop_traps():
     conv = keras.layers.Conv2D(1, 3, strides=2, padding="valid", use_bias=False)
     y = conv(keras.layers.ZeroPadding2D(1)(ramp))
     conv.set_weights([k])
-    y = conv(keras.layers.ZeroPadding2D(1)(ramp)).numpy()[0, ..., 0]
+    y = keras.ops.convert_to_numpy(conv(keras.layers.ZeroPadding2D(1)(ramp)))[0, ..., 0]
     np.testing.assert_array_equal(y, ramp[0, ::2, ::2, 0])
     same = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False)
     same(ramp)
     same.set_weights([k])
-    assert not np.array_equal(same(ramp).numpy()[0, ..., 0], y)  # "same" samples pixels 1, 3, 5, 7
+    # "same" samples pixels 1, 3, 5, 7
+    assert not np.array_equal(keras.ops.convert_to_numpy(same(ramp))[0, ..., 0], y)
     # ConvTranspose2d(k3, s2, p1, output_padding 1) on 4x4 -> 8x8: valid (9x9) then crop top/left
     x = np.random.default_rng(1).normal(size=(1, 4, 4, 1)).astype("float32")
     kt = np.random.default_rng(2).normal(size=(3, 3)).astype("float32")
@@ -51,7 +52,7 @@ def test_padding_and_transposed_crop_traps():
     layer = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="valid", use_bias=False)
     layer(x)
     layer.set_weights([kt[:, :, None, None]])
-    out = keras.layers.Cropping2D(((1, 0), (1, 0)))(layer(x)).numpy()[0, ..., 0]
+    out = keras.ops.convert_to_numpy(keras.layers.Cropping2D(((1, 0), (1, 0)))(layer(x)))[0, ..., 0]
     np.testing.assert_allclose(out, full[1:, 1:], rtol=1e-5, atol=1e-5)   # torch: full[p:p + 2n]
 
 
@@ -65,3 +66,44 @@ def test_padding_and_transposed_crop_traps():
 def test_bad_arguments_show_received_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_deeplabv3plus(**kwargs)
+
+
+@pytest.mark.parametrize("height,width,rate", [(4, 6, 18), (4, 6, 6), (6, 9, 6), (4, 6, 3), (12, 18, 12)])
+def test_atrous_conv_skips_only_padding_taps(height, width, rate):
+    """AtrousConv2D = Conv2D with the same weights (values and gradients) while dropping taps that see padding."""
+    from solarcnn.models.deeplabv3plus import AtrousConv2D
+
+    x = np.random.default_rng(rate).standard_normal((2, height, width, 4)).astype("float32")
+    fast = AtrousConv2D(3, 3, padding="same", dilation_rate=rate, use_bias=True)
+    plain = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=rate, use_bias=True)
+    fast.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(fast.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(x)), keras.ops.convert_to_numpy(plain(x)),
+                               rtol=1e-5, atol=1e-5)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        grads = []
+        for layer in (fast, plain):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(layer(x) ** 2)
+            grads.append(tape.gradient(loss, layer.kernel).numpy())
+        np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-4)
+    (r0, r1), (c0, c1) = fast._live_slices(height, width)
+    assert (r1 - r0 == 1) == (rate >= height) and (c1 - c0 == 1) == (rate >= width)
+
+
+def test_recommended_jit_compile():
+    from solarcnn.models import build_cirrus_unet, recommended_jit_compile
+
+    deeplab = build_deeplabv3plus((32, 48, 16), num_middle_blocks=0, width_multiplier=0.125)
+    unet = build_cirrus_unet((32, 32, 1), channels=(4, 8, 16))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        expected = "auto" if tf.config.list_physical_devices("GPU") else False
+        assert recommended_jit_compile(deeplab) == expected
+    else:
+        assert recommended_jit_compile(deeplab) == "auto"
+    assert recommended_jit_compile(unet) == "auto"

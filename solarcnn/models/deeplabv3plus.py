@@ -19,6 +19,9 @@ Porting details handled here (see ``reference/deepcam.md`` section 13):
   PyTorch's default uniform initialisation;
 - the low-level skip is taken *after* a ReLU on the block-1 output (the
   reference's in-place ReLU aliases it);
+- the ASPP's dilated 3x3 convolutions are `AtrousConv2D`: a plain Conv2D that skips the
+  taps that can only see padding when the rate exceeds the feature map (same weights,
+  same results; it matters at reduced input sizes only);
 - the image-level ASPP branch (pool, 1x1 conv, trainable per-channel affine,
   ReLU) is broadcast to the feature-map size. The reference tiles a hard-coded
   48 x 72, which only works at 768 x 1152; broadcasting gives the same result
@@ -61,6 +64,44 @@ class TrainableAffine(layers.Layer):
 
     def call(self, x):
         return x * ops.cast(self.scale, x.dtype) + ops.cast(self.offset, x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="solarcnn")
+class AtrousConv2D(layers.Conv2D):
+    """A ``padding="same"`` dilated convolution that skips the kernel taps which can only see padding.
+
+    With dilation r, the taps of a 3 x 3 kernel sit at offsets -r, 0, +r. When r is at least the feature
+    map's height (or width), the off-centre rows (or columns) of taps fall outside the map for every output
+    pixel and multiply zeros. This layer keeps the full kernel (same weights, same parameter count, same
+    saved files) and convolves with the part that can touch the map: the same function, without the zero
+    products. At the reference size the ASPP map is 48 x 72 and every tap is used; at reduced sizes (the
+    course's tiny profile, the benchmark's quick size: a 4 x 6 map with rates 6, 12, 18) TensorFlow's CPU
+    kernel otherwise spends most of the network's time on the padding (measured in ``benchmarks/RESULTS.md``).
+    """
+
+    def _live_slices(self, height, width):
+        live = []
+        for size, k, r in ((height, self.kernel_size[0], self.dilation_rate[0]),
+                           (width, self.kernel_size[1], self.dilation_rate[1])):
+            c = k // 2
+            taps = [i for i in range(k) if size is None or abs((i - c) * r) < size]
+            live.append((taps[0], taps[-1] + 1))
+        return live
+
+    def call(self, inputs):
+        if self.padding != "same" or self.data_format != "channels_last" or \
+                any(k % 2 == 0 for k in self.kernel_size) or any(s != 1 for s in self.strides):
+            return super().call(inputs)
+        (r0, r1), (c0, c1) = self._live_slices(inputs.shape[1], inputs.shape[2])
+        if (r1 - r0, c1 - c0) == tuple(self.kernel_size):
+            return super().call(inputs)
+        kernel = self.kernel[r0:r1, c0:c1]
+        dilation = (self.dilation_rate[0] if r1 - r0 > 1 else 1, self.dilation_rate[1] if c1 - c0 > 1 else 1)
+        out = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=1, padding="same",
+                       dilation_rate=dilation, data_format="channels_last")
+        if self.use_bias:
+            out = out + ops.cast(self.bias, out.dtype)
+        return self.activation(out) if self.activation is not None else out
 
 
 def _width(channels: int, multiplier: float) -> int:
@@ -212,8 +253,8 @@ def build_deeplabv3plus(input_shape=REFERENCE_INPUT_SHAPE, num_classes: int = 3,
     branches = []
     for i, rate in enumerate((1, 6, 12, 18)):
         k = 1 if rate == 1 else 3
-        y = layers.Conv2D(c(256), k, padding="same", dilation_rate=rate, use_bias=False,
-                          kernel_initializer=_he_normal(), name=f"aspp{i + 1}_conv")(x)
+        y = AtrousConv2D(c(256), k, padding="same", dilation_rate=rate, use_bias=False,
+                         kernel_initializer=_he_normal(), name=f"aspp{i + 1}_conv")(x)
         y = b.bn(y, f"aspp{i + 1}_bn")
         branches.append(layers.ReLU(name=f"aspp{i + 1}_relu")(y))
     fh, fw = height // 16, width // 16
