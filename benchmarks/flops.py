@@ -35,8 +35,13 @@ def _per_sample(shape: tuple) -> int:
 
 
 def _layer_call_flops(layer, in_shape: tuple, out_shape: tuple) -> int:
-    """Forward FLOPs of one call of `layer` for one sample (0 for layers without matrix work)."""
-    cls = type(layer).__name__
+    """Forward FLOPs of one call of `layer` for one sample (0 for layers without matrix work).
+
+    A subclass of a Keras layer is counted as that layer (e.g. DeepLabv3+'s `AtrousConv2D` as the Conv2D
+    it is: model FLOPs belong to the architecture, not to how a kernel skips work)."""
+    known = {"Dense", "EinsumDense", "SeparableConv2D", "SeparableConv1D", "DepthwiseConv2D", "DepthwiseConv1D",
+             "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose", "Conv1D", "Conv2D", "Conv3D"}
+    cls = next((k.__name__ for k in type(layer).__mro__ if k.__name__ in known), type(layer).__name__)
     if cls == "Dense":
         kernel = tuple(layer.kernel.shape)
         rows = _per_sample(in_shape) // kernel[0]
