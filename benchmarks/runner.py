@@ -42,8 +42,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="bf16 mixed precision: Keras policy mixed_bfloat16, torch.autocast(bfloat16)")
     p.add_argument("--size", choices=("quick", "full"), default=None,
                    help="model input sizes (default: quick with --quick, else full = paper sizes)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 3 quick, 10 full)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 1 quick, 3 full)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 6 quick, 10 full)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 2 quick, 3 full)")
     p.add_argument("--batch", type=int, default=None, help="override every model's batch size")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)")
     p.add_argument("--timeout", type=int, default=900, help="seconds allowed per subprocess")
@@ -108,8 +108,8 @@ def run(args) -> dict:
     gpu = _gpu_visible()
     backends = resolve_backends(args.backend, gpu, quick=bool(args.quick))
     size = args.size or ("quick" if args.quick else "full")
-    steps = args.steps or (3 if args.quick else 10)
-    warmup = args.warmup or (1 if args.quick else 3)
+    steps = args.steps or (6 if args.quick else 10)
+    warmup = args.warmup or (2 if args.quick else 3)
     info = machine.machine_info()
     report = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": bool(args.quick), "size": size,
               "steps": steps, "warmup": warmup, "mixed_precision": bool(args.mixed_precision),
