@@ -99,11 +99,9 @@ def test_recommended_jit_compile():
 
     deeplab = build_deeplabv3plus((32, 48, 16), num_middle_blocks=0, width_multiplier=0.125)
     unet = build_cirrus_unet((32, 32, 1), channels=(4, 8, 16))
+    expected = "auto"
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         expected = "auto" if tf.config.list_physical_devices("GPU") else False
-        assert recommended_jit_compile(deeplab) == expected
-    else:
-        assert recommended_jit_compile(deeplab) == "auto"
-    assert recommended_jit_compile(unet) == "auto"
+    assert recommended_jit_compile(deeplab) == expected and recommended_jit_compile(unet) == expected
