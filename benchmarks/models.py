@@ -115,12 +115,12 @@ def _random_batch(cfg: dict, rng):
 
 # ----------------------------------------------------------------- Keras side
 def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
-              batch: int | None = None, jit_compile="recommended") -> dict:
+              batch: int | None = None, jit_compile="auto") -> dict:
     """Time the package's Keras model in this process (its backend is fixed by ``KERAS_BACKEND``).
 
-    ``jit_compile="recommended"`` compiles the way the package tells its users to
-    (`solarcnn.models.recommended_jit_compile`: XLA except for depthwise-convolution models on a CPU-only
-    TensorFlow); any other value is passed to ``model.compile`` as it is."""
+    ``jit_compile="auto"`` is what ``model.compile`` does by default: XLA on JAX and on a TensorFlow GPU,
+    TensorFlow's own kernels on a CPU-only TensorFlow (Keras' rule; on this CPU they were faster for all four
+    models, see RESULTS.md)."""
     import numpy as np
     import keras
 
@@ -141,8 +141,6 @@ def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
         loss = keras.losses.BinaryCrossentropy()
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if jit_compile == "recommended":
-        jit_compile = models.recommended_jit_compile(model)
     model.compile(optimizer=opt, loss=loss, jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     x, y = _random_batch(cfg, rng)

@@ -92,16 +92,3 @@ def test_atrous_conv_skips_only_padding_taps(height, width, rate):
         np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-4)
     (r0, r1), (c0, c1) = fast._live_slices(height, width)
     assert (r1 - r0 == 1) == (rate >= height) and (c1 - c0 == 1) == (rate >= width)
-
-
-def test_recommended_jit_compile():
-    from solarcnn.models import build_cirrus_unet, recommended_jit_compile
-
-    deeplab = build_deeplabv3plus((32, 48, 16), num_middle_blocks=0, width_multiplier=0.125)
-    unet = build_cirrus_unet((32, 32, 1), channels=(4, 8, 16))
-    expected = "auto"
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        expected = "auto" if tf.config.list_physical_devices("GPU") else False
-    assert recommended_jit_compile(deeplab) == expected and recommended_jit_compile(unet) == expected

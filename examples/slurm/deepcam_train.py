@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from solarcnn.deepcam.losses import WeightedCrossEntropy
     from solarcnn.deepcam.schedule import WarmupMultiStep
     from solarcnn.metrics.deepcam import deepcam_iou_per_class
-    from solarcnn.models import build_deeplabv3plus, recommended_jit_compile
+    from solarcnn.models import build_deeplabv3plus
     from solarcnn.training.lamb import LAMB
 
     backend = keras.backend.backend()
@@ -124,8 +124,7 @@ def main(argv=None) -> int:
         model = build_deeplabv3plus((height, width, channels), num_middle_blocks=args.num_middle_blocks,
                                     width_multiplier=args.width_multiplier)
         schedule = WarmupMultiStep(lr, milestones=milestones, warmup_steps=warmup)
-        model.compile(optimizer=LAMB(schedule, weight_decay=0.01), loss=WeightedCrossEntropy(),
-                      jit_compile=recommended_jit_compile(model))
+        model.compile(optimizer=LAMB(schedule, weight_decay=0.01), loss=WeightedCrossEntropy())
     say(f"{model.count_params():,} parameters")
 
     def all_sum(values: np.ndarray) -> np.ndarray:

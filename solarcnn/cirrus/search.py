@@ -447,7 +447,6 @@ def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size:
     import keras
 
     from ..models.cirrus import build_cirrus_unet
-    from ..models.compile import recommended_jit_compile
     from .augment import CloudBatches
 
     missing = {"learning_rate", "dropout", "base_filters", "aug_fraction"} - set(config)
@@ -462,7 +461,7 @@ def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size:
     aug = int(round(float(config["aug_fraction"]) * int(batch_size)))
     batches = CloudBatches(data.x_train, data.y_train, batch_size=int(batch_size), aug_batch_size=aug, seed=int(seed))
     model.compile(optimizer=keras.optimizers.Adam(float(config["learning_rate"])),
-                  loss=keras.losses.BinaryCrossentropy(), jit_compile=recommended_jit_compile(model))
+                  loss=keras.losses.BinaryCrossentropy())
     cbs = [ValidationIoU(data.x_val, data.y_val, valid=data.valid, name=monitor), *callbacks]
     hist = model.fit(batches, epochs=int(epochs), callbacks=cbs, verbose=verbose)
     return model, dict(hist.history)

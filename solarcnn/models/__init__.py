@@ -26,7 +26,6 @@ _BUILDERS = {
     "build_cloudsegnet": "cloudsegnet",
     "build_deeplabv3plus": "deeplabv3plus",
     "build_flare_model": "flare",
-    "recommended_jit_compile": "compile",
 }
 
 __all__ = sorted(_BUILDERS)
