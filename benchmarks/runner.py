@@ -212,7 +212,7 @@ def to_markdown(report: dict) -> str:
              f"- machine: {m['cpu']} (family {m['cpu_family']}), {m['cores_usable']} usable cores, "
              f"{m['memory_gb']} GB RAM, GPUs: {', '.join(m['gpus']) if m['gpus'] else 'none'}",
              f"- CPU peak: {m['cpu_peak_how']}",
-             f"- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+             "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
              f"- mixed precision: {'bf16' if report['mixed_precision'] else 'off (float32)'}", ""]
     if report["models"]:
         from benchmarks.models import REDUCED_NOTE

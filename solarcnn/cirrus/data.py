@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
-from .masks import DR, generate_masks
+from .masks import generate_masks
 from .rebin import rebin_files
 
 CLASSES = ("clear", "cloudy")

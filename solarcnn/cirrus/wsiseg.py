@@ -9,7 +9,6 @@ encoded here as 1, 0 and -1 (ignored by the loss and every metric).
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
