@@ -32,7 +32,7 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
         n_frames: number of camera frames (sequences of `sequence_length` one-minute frames).
         seed: generator seed (fixes the camera and every frame).
         labels: ``"alternate"`` (clear and cloudy sequences), ``"cloudy"`` or ``"clear"``.
-        n_jobs: worker processes for writing, rebinning and masks.
+        n_jobs: parallel workers: processes for writing and masks, threads for rebinning.
         masks: also make ground-truth masks of the cloudy frames.
     """
     import json
