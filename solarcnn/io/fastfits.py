@@ -302,19 +302,22 @@ def format_card(key: str, value, comment: str = "") -> str:
     return f"{card:<80}"
 
 
-def _user_cards(header) -> list[str]:
-    """Card images of `header` (Cards, a list of card strings or a dict key -> value | (value, comment)),
-    without the structural keywords."""
+def card_images(header) -> list[str]:
+    """The 80-character card images of `header`: `Cards`, a list of card strings, or a dict
+    ``key -> value`` / ``key -> (value, comment)``; None gives no cards."""
     if header is None:
         return []
     if isinstance(header, Cards):
-        cards = header.cards
-    elif isinstance(header, Mapping):
-        cards = [format_card(k, *(v if isinstance(v, tuple) else (v,))) for k, v in header.items()]
-    else:
-        cards = [f"{c:<80}"[:80] for c in header]
+        return list(header.cards)
+    if isinstance(header, Mapping):
+        return [format_card(k, *(v if isinstance(v, tuple) else (v,))) for k, v in header.items()]
+    return [f"{c:<80}"[:80] for c in header]
+
+
+def _user_cards(header) -> list[str]:
+    """`card_images` of `header` without the structural keywords."""
     out = []
-    for c in cards:
+    for c in card_images(header):
         key = card_keyword(c)
         if key in STRUCTURAL or _NAXIS_RE.match(key):
             continue

@@ -158,11 +158,9 @@ def write_image(path: str | os.PathLike, data, header=None, *, extra: dict | Non
     extra = dict(extra or {})
     if header is None or isinstance(header, (fastfits.Cards, dict)):
         try:
-            base = header.cards if isinstance(header, fastfits.Cards) else [
-                fastfits.format_card(k, *(v if isinstance(v, tuple) else (v,))) for k, v in (header or {}).items()]
             keys = {k.upper() for k in extra}
-            cards = [c for c in base if fastfits.card_keyword(c) not in keys]
-            cards += [fastfits.format_card(k, *(v if isinstance(v, tuple) else (v,))) for k, v in extra.items()]
+            cards = [c for c in fastfits.card_images(header) if fastfits.card_keyword(c) not in keys]
+            cards += fastfits.card_images(extra)
             return fastfits.write_image(path, data, cards, extensions=extensions)
         except fastfits.NotSimple:
             pass
