@@ -80,16 +80,23 @@ def contrast_batch(x):
     xc = x.copy()
     xc[2:] = 2.0 * xc[2:] + 0.5
     return xc
+
+
+def baseline(out):
+    """The single-device model, its initial weights and the first batch (halves on different scales); records
+    the batch's whole and half-batch losses in `out`, then restores the initial weights."""
+    base = build()
+    w0 = base.get_weights()
+    x0, y0 = camdata.CamDataset(files, stats_path, batch_size=BATCH, seed=5)[0]
+    xc = contrast_batch(x0)
+    out["full_loss"], out["half_losses"] = first_losses(base, xc, y0)
+    base.set_weights(w0)
+    return base, w0, xc, y0
 '''
 
 _JAX = _COMMON + r'''
 out = {}
-base = build()
-w0 = base.get_weights()
-x0, y0 = camdata.CamDataset(files, stats_path, batch_size=BATCH, seed=5)[0]
-xc = contrast_batch(x0)
-out["full_loss"], out["half_losses"] = first_losses(base, xc, y0)
-base.set_weights(w0)
+base, w0, xc, y0 = baseline(out)
 out["single"] = train(base, "single")
 scope = distribute.data_parallel(2)
 out["replicas"] = distribute.num_replicas()
@@ -111,12 +118,7 @@ _TF = _COMMON + r'''
 from solarcnn.deepcam import distribute_tf
 distribute_tf.logical_cpus(2)
 out = {}
-base = build()
-w0 = base.get_weights()
-x0, y0 = camdata.CamDataset(files, stats_path, batch_size=BATCH, seed=5)[0]
-xc = contrast_batch(x0)
-out["full_loss"], out["half_losses"] = first_losses(base, xc, y0)
-base.set_weights(w0)
+base, w0, xc, y0 = baseline(out)
 f = keras.Model(base.input, base.get_layer("conv1").output).predict(xc, verbose=0).astype(np.float64)
 out["expected_copies"] = [(0.9 + 0.1 * f[i:i + 2].var(axis=(0, 1, 2))).tolist() for i in (0, 2)]
 out["single"] = train(base, "single")
