@@ -10,10 +10,11 @@ reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages:
 - ``solarcnn.io``         robust readers (FITS, ...)
 - ``solarcnn.training``   schedules, optimisers, callbacks shared by the tracks
 - ``solarcnn.slic`` / ``cirrus`` / ``deepcam`` / ``flare``   one track each
+- ``solarcnn.course``     the course tooling: notebook runner, book builder, the ``solarcnn`` command
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 from .errors import ChecksumError, DataFileError, ManifestError, ParameterError, SolarCNNError  # noqa: F401
 from .profiles import load as profile  # noqa: F401

@@ -117,7 +117,7 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
     _STATE["notebook"] = notebook or _STATE.get("notebook") or os.environ.get("SOLARCNN_NOTEBOOK")
     _STATE["seed"] = seed
     backend = keras.backend.backend()
-    from . import __version__
+    from ._version import __version__
 
     versions = {"solarcnn": __version__, "keras": keras.__version__, "numpy": np.__version__}
     backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)

@@ -51,6 +51,16 @@ def work_dir(name: str) -> Path:
     return path
 
 
+def parse_value(text: str):
+    """Parse a command-line value the way YAML does (3 → int, 0.5 → float, true → bool, else the text)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def repo_root(*markers: str) -> Path:
     """The source checkout the package is installed from (editable), holding the folders `markers`.
 

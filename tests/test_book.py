@@ -4,7 +4,7 @@ The build tests make a small run folder in a temporary directory: two notebooks
 executed with nbclient (a matplotlib figure, an equation, a `solution` cell, a
 papermill-style injected-parameters cell) and a results table in the runner's
 format. They build it with Jupyter Book 1 in ``.venv-book`` (created on first use
-by `solarcnn.book.ensure_env`) and open it in Chromium.
+by `solarcnn.course.book.ensure_env`) and open it in Chromium.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from solarcnn import book
+from solarcnn.course import book
 from solarcnn.errors import DataFileError
 
 FIGURE_CODE = """\
@@ -301,7 +301,7 @@ def test_missing_page_is_a_clear_error(tmp_path):
 def test_cli_registers_book_command():
     import argparse
 
-    from solarcnn import book_cli
+    from solarcnn.course import book_cli
 
     parser = argparse.ArgumentParser()
     book_cli.register(parser.add_subparsers(dest="command"))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solarcnn import book
+from solarcnn.course import book
 from solarcnn.results import collect, write_table
-from solarcnn.runner import list_notebooks
+from solarcnn.course.runner import list_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 

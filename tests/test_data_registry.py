@@ -609,7 +609,7 @@ def test_cli_list_fetch_verify_path(cache):
 
 
 def test_cli_is_wired_into_the_solarcnn_command(cache):
-    from solarcnn import cli
+    from solarcnn.course import cli
 
     assert cli.main(["data", "path", "cam5_grid"]) == 0
     assert cli.main(["data", "fetch", "no_such_set"]) == 2

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from solarcnn.cli import main
+from solarcnn.course.cli import main
 from solarcnn.deepcam import data as camdata
 from solarcnn.errors import DataFileError
 

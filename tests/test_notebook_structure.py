@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from solarcnn import profiles
-from solarcnn.runner import NOTEBOOK_RE
+from solarcnn.course.runner import NOTEBOOK_RE
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if NOTEBOOK_RE.match(p.name))

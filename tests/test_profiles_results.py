@@ -64,7 +64,7 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     md = mpath.read_text()
     assert "| 02_x | acc | 0.975 |  | accuracy |" in md and md.startswith("# Results")
     assert "| 02_x | n | 12 | files | max \\|d\\| of files |" in md      # pipes escaped, columns intact
-    from solarcnn.book import read_results_table
+    from solarcnn.course.book import read_results_table
 
     _, table = read_results_table(mpath)
     assert [row[4] for row in table if row[1] == "n"] == ["max \\|d\\| of files"]

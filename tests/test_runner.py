@@ -4,8 +4,8 @@ import json
 import nbformat
 import pytest
 
-from solarcnn import runner
-from solarcnn.cli import main
+from solarcnn.course import runner
+from solarcnn.course.cli import main
 from solarcnn.errors import ParameterError
 
 
@@ -102,7 +102,7 @@ def test_cli_reports_errors_clearly(capsys):
 
 
 def test_cli_lists_its_commands_and_bench_passes_options_through(capsys):
-    from solarcnn.cli import build_parser
+    from solarcnn.course.cli import build_parser
 
     text = build_parser().format_help()
     for command in ("run", "data", "book", "synthetic", "bench"):

@@ -2,7 +2,7 @@
 
 Two fixes for the pinned Jupyter Book 1 stack:
 
-1. Offline MathJax lives in ``_vendor/mathjax`` (copied there by ``solarcnn.book.stage``)
+1. Offline MathJax lives in ``_vendor/mathjax`` (copied there by ``solarcnn.course.book.stage``)
    and is added to ``html_static_path`` here, after Jupyter Book has read its config:
    Jupyter Book adds every ``.js`` file found in its static folders to every page, so
    MathJax placed in ``_static`` would be loaded twice (and its font file as a script).

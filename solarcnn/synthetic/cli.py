@@ -27,7 +27,7 @@ def _list(args) -> int:
 
 
 def _generate(args) -> int:
-    from ..runner import parse_value
+    from ..utils import parse_value
     from .base import get
 
     gen = get(args.name, seed=args.seed, **{k: parse_value(v) for k, v in args.option})
