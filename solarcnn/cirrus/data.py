@@ -25,7 +25,9 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
     The folder holds a stamp (``dataset.json``: generator, physics version, seed, sequence length, labels).
     When the stamp matches, existing files are kept and only missing ones are made, so notebooks 03, 04 and 07
     share one folder; when it does not (other settings, or frames of an older generator version), every file
-    is written again, so stale frames or masks are never mixed with new ones.
+    is written again, so stale frames or masks are never mixed with new ones. The stamp is written before the
+    first file and every file atomically, so a run killed at any point (kill -9 included) resumes with the
+    files it finished.
 
     Args:
         root: output folder.
@@ -45,7 +47,7 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
     root.mkdir(parents=True, exist_ok=True)
     gen = get("allsky_ir", seed=seed, sequence_length=sequence_length, labels=labels)
     stamp = {"generator": gen.name, "version": VERSION, "seed": int(seed), "sequence_length": int(sequence_length),
-             "labels": labels}
+             "labels": labels, "options": gen.stamp()["options"]}
     stamp_path = root / "dataset.json"
     try:
         fresh = json.loads(stamp_path.read_text()) == stamp
@@ -56,6 +58,16 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
         for sub in ("raw", "binned", "masked"):
             for old in (root / sub).glob("lwir_*.fits"):
                 old.unlink()
+    else:
+        import logging
+
+        logging.getLogger("solarcnn.cirrus").info("%s: stamp matches; keeping the files already made", root)
+    # The stamp is written before the first frame (and every frame, binned frame and mask is written
+    # atomically), so a run killed at any point resumes with every file it finished.
+    if not fresh:
+        from ..utils import atomic_write_bytes
+
+        atomic_write_bytes(stamp_path, json.dumps(stamp).encode())
     raw_dir = root / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
     raw = [raw_dir / gen.filename(i) for i in range(int(n_frames))]
@@ -70,8 +82,6 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
         cloudy = [p for i, p in enumerate(raw) if gen.label_for(i) == "cloudy"]
         out["masked"] = [Path(p) for p in generate_masks(cloudy, root / "masked", n_jobs=n_jobs, progress=progress,
                                                          overwrite=False)]
-    if not fresh:
-        stamp_path.write_text(json.dumps(stamp))
     return out
 
 
@@ -86,7 +96,7 @@ def load_binned(paths, *, normalize_clear: bool = True, bitdepth: int = 14):
             classes differ trivially in scale.
 
     Raises:
-        DataFileError: missing ``SKYCOND``/unknown value, or frames of different shapes.
+        DataFileError: missing ``SKYCOND``/unknown value, NaN or inf pixels, or frames of different shapes.
     """
     from ..io.fits import read_image
 
@@ -97,6 +107,9 @@ def load_binned(paths, *, normalize_clear: bool = True, bitdepth: int = 14):
         cond = str(hdr.get("SKYCOND", "")).strip().lower()
         if cond not in CLASSES:
             raise DataFileError(p, f"header SKYCOND is {hdr.get('SKYCOND')!r}; expected 'CLEAR' or 'CLOUDY'")
+        if not np.isfinite(data).all():
+            raise DataFileError(p, f"frame holds {int(data.size - np.count_nonzero(np.isfinite(data)))} NaN or inf "
+                                   "pixel(s); it cannot be used for training")
         if shape is None:
             shape = data.shape
         elif data.shape != shape:

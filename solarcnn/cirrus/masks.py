@@ -51,15 +51,29 @@ def generate_mask(image, *, bin_size=BIN, a_log: float = 1e5, contrast: float = 
 
     Returns:
         int8 mask of shape `bin_size`, 1 = cloud, 0 = sky (and the steps if asked).
+
+    Raises:
+        ValueError: not 2-D, NaN or inf pixels, or a constant image (before or after the stretch).
     """
     from skimage.filters import threshold_otsu
 
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"generate_mask expects a 2-D image; received shape {img.shape}")
+    bad = int(img.size - np.count_nonzero(np.isfinite(img)))
+    if bad:
+        raise ValueError(f"generate_mask: the image holds {bad} NaN or inf pixel(s) of {img.size}; "
+                         "a mask of it would be meaningless")
+    if img.size == 0 or float(img.max()) == float(img.min()):
+        value = f"every pixel = {float(img.min()):g}" if img.size else "no pixels"
+        raise ValueError(f"generate_mask: the image is constant ({value}); Otsu's threshold is undefined and "
+                         "the mask would be all clear")
     binned = img if img.shape == tuple(bin_size) else rebin(img, bin_size)
     div = binned / DR
     s = stretch(div, contrast=contrast, a_log=a_log, order=order)
+    if float(np.max(s)) == float(np.min(s)):
+        raise ValueError(f"generate_mask: the stretched image is constant ({float(np.min(s)):g}); Otsu's threshold "
+                         "is undefined and the mask would be all clear")
     t = float(threshold_otsu(s))
     mask = (s > t).astype(np.int8)
     if return_steps:
@@ -81,27 +95,41 @@ def generate_mask_file(path, out_dir, *, bin_size=BIN, a_log: float = 1e5, contr
     """Write ``out_dir/<name>_masked.fits``: HDU0 the binned image (float64, header kept), HDU1 the int8 mask
     with ``IMGTYPE='GROUND-TRUTH'``.
 
+    With ``overwrite=False`` an existing output is reused only when its ``SRCKEY`` card (the source's name,
+    size and mtime, and every parameter) matches; a stale or corrupt one is made again.
+
     Raises:
-        DataFileError: unreadable file, or a frame that is not 2-D / not a multiple of `bin_size`.
+        DataFileError: unreadable file, a frame that is not 2-D / not a multiple of `bin_size`, NaN or inf
+            pixels, or a constant frame (no threshold).
     """
     from ..io.fits import read_image, write_image
+    from .rebin import check_frame, reusable, source_key
 
     path = Path(path)
     out = Path(out_dir) / masked_name(path)
-    if out.exists() and not overwrite:
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    key = source_key(path, bin=tuple(int(b) for b in bin_size), a_log=float(a_log), contrast=float(contrast),
+                     kind="mask")
+    if not overwrite and reusable(out, key):
         return out
     data, header = read_image(path, 0, dtype="float64")
     if data.ndim != 2:
         raise DataFileError(path, f"HDU0 has shape {data.shape}; expected a 2-D frame")
+    check_frame(path, data)
     if data.shape != tuple(bin_size):
         try:
             data = rebin(data, bin_size)
         except ValueError:
             raise DataFileError(path, f"frame of shape {data.shape} cannot be block-averaged to "
                                       f"{tuple(bin_size)}") from None
-    mask = generate_mask(data, bin_size=bin_size, a_log=a_log, contrast=contrast)
+    try:
+        mask = generate_mask(data, bin_size=bin_size, a_log=a_log, contrast=contrast)
+    except ValueError as exc:
+        raise DataFileError(path, str(exc).replace("generate_mask: ", "")) from None
     mask_header = {"IMGTYPE": ("GROUND-TRUTH", "ZScale, LogStretch, Otsu; 1 = cloud")}
-    return write_image(out, data, header, extensions=[(mask, mask_header)])
+    return write_image(out, data, header, extra={"SRCKEY": (key, "source name/size/mtime + parameters")},
+                       extensions=[(mask, mask_header)])
 
 
 def generate_masks(paths, out_dir, *, n_jobs: int = 1, progress: bool = True, overwrite: bool = True,
@@ -150,6 +178,9 @@ def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
 def _check_masked(path, img, mask, shape):
     if img.shape != tuple(shape):
         raise DataFileError(path, f"image has shape {img.shape}, expected {tuple(shape)}")
+    if not np.isfinite(img).all():
+        raise DataFileError(path, f"image holds {int(np.size(img) - np.count_nonzero(np.isfinite(img)))} NaN or "
+                                  "inf pixel(s)")
     if mask.shape != img.shape:
         raise DataFileError(path, f"mask shape {mask.shape} differs from image shape {img.shape}")
     values = np.unique(mask)

@@ -55,28 +55,84 @@ def binned_name(path) -> str:
     return name + "_binned.fits"
 
 
+PREP_VERSION = 1   # bump when the rebinned or masked output of the same input changes
+
+
+def source_key(path, **params) -> str:
+    """The cache key of an output made from `path`: the source's name, size and modification time (ns), every
+    parameter and `PREP_VERSION`, hashed to 16 hex digits (stored in the output's ``SRCKEY`` card)."""
+    import hashlib
+    import json
+
+    st = Path(path).stat()
+    blob = json.dumps({"name": Path(path).name, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                       "version": PREP_VERSION, **{k: params[k] for k in sorted(params)}}, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def reusable(out, key: str) -> bool:
+    """True when `out` exists, is readable and its ``SRCKEY`` is `key` (made from the same source with the same
+    parameters); a stale, foreign or corrupt output is logged and made again."""
+    import logging
+
+    from ..io.fits import read_image
+
+    out = Path(out)
+    if not out.exists():
+        return False
+    log = logging.getLogger("solarcnn.cirrus")
+    try:
+        header = read_image(out, 0, dtype=None)[1]
+    except DataFileError as exc:
+        log.warning("%s: unreadable (%s); making it again", out, exc.problem)
+        return False
+    if str(header.get("SRCKEY", "")).strip() != key:
+        log.info("%s: made from another source file or with other parameters; making it again", out)
+        return False
+    log.debug("%s: reused (same source and parameters)", out)
+    return True
+
+
+def check_frame(path, data, *, constant: bool = True) -> None:
+    """Raise `DataFileError` naming `path` when the frame holds NaN or inf pixels (or, with `constant`, when
+    every pixel is equal)."""
+    bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise DataFileError(path, f"frame holds {bad} NaN or inf pixel(s) of {np.size(data)}")
+    if constant and np.size(data) and float(np.max(data)) == float(np.min(data)):
+        raise DataFileError(path, f"frame is constant (every pixel = {float(np.min(data)):g}): no sky to use")
+
+
 def rebin_fits(path, out_dir, bin=BIN, *, overwrite: bool = True) -> Path:
     """Rebin HDU0 of one FITS file and write ``out_dir/<name>_binned.fits`` (header kept, float64 data).
 
+    With ``overwrite=False`` an existing output is reused only when its ``SRCKEY`` card (`source_key`: the
+    source's name, size and mtime, `bin`) matches; otherwise it is made again.
+
     Raises:
-        DataFileError: unreadable file, no image, image not 2-D or not a multiple of `bin`.
+        DataFileError: unreadable file, no image, image not 2-D or not a multiple of `bin`, NaN/inf pixels.
     """
     from ..io.fits import read_image, write_image
 
     path = Path(path)
     out = Path(out_dir) / binned_name(path)
-    if out.exists() and not overwrite:
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    key = source_key(path, bin=tuple(int(b) for b in bin))
+    if not overwrite and reusable(out, key):
         return out
     data, header = read_image(path, 0, dtype="float64")
     if data.ndim != 2:
         raise DataFileError(path, f"HDU0 has {data.ndim} dimensions (shape {data.shape}); expected a 2-D frame")
+    check_frame(path, data, constant=False)
     try:
         binned = rebin(data, bin)
     except ValueError:
         raise DataFileError(path, f"frame of shape {data.shape} cannot be block-averaged to {tuple(bin)} "
                                   "(each dimension must be an exact multiple)") from None
     factor = f"{data.shape[0] // bin[0]}x{data.shape[1] // bin[1]}"
-    return write_image(out, binned, header, extra={"REBINNED": (factor, "block-mean binning factor")})
+    return write_image(out, binned, header, extra={"REBINNED": (factor, "block-mean binning factor"),
+                                                   "SRCKEY": (key, "source name/size/mtime + parameters")})
 
 
 def rebin_files(paths, out_dir, bin=BIN, *, n_jobs: int = 1, progress: bool = True,
@@ -92,7 +148,8 @@ def rebin_files(paths, out_dir, bin=BIN, *, n_jobs: int = 1, progress: bool = Tr
         bin: output shape.
         n_jobs: worker threads; 1 runs serially, -1 uses every core.
         progress: show a progress bar.
-        overwrite: rewrite existing outputs (False keeps them, to resume).
+        overwrite: rewrite existing outputs (False keeps those made from the same source with the same
+            parameters, to resume; stale or corrupt ones are made again).
     """
     from ..utils import parallel_map
 

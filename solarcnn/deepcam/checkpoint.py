@@ -56,31 +56,58 @@ def save_checkpoint(directory, model, state: dict) -> Path:
 
 def load_checkpoint(directory, model) -> dict | None:
     """Restore the newest checkpoint of `directory` into `model` (and its optimizer); return its state."""
+    from ..errors import DataFileError
+
     path = Path(directory) / "state.json"
     if not path.exists():
         return None
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataFileError(path, f"checkpoint state is not readable JSON, truncated or corrupt ({exc}); "
+                                  "delete the checkpoint folder to start afresh") from None
+    missing = [k for k in ("tag", "epoch", "batch", "global_step", "losses") if not isinstance(state, dict)
+               or k not in state]
+    if missing:
+        raise DataFileError(path, f"checkpoint state lacks {missing}; not a state.json of save_checkpoint")
     tag = state["tag"]
-    _assign_from(Path(directory) / f"{tag}.weights.npz", model.weights, "weight arrays", "the model")
     opt = model.optimizer
     if not opt.built:
         strategy = getattr(model, "distribute_strategy", None)     # TensorFlow: build in the strategy's scope
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             opt.build(model.trainable_variables)
-    _assign_from(Path(directory) / f"{tag}.optimizer.npz", opt.variables, "optimizer arrays", "the optimizer")
+    # all or nothing: both files are read and every shape is checked before the first value is assigned
+    weights = _read_checked(Path(directory) / f"{tag}.weights.npz", model.weights, "weight arrays", "the model")
+    opt_values = _read_checked(Path(directory) / f"{tag}.optimizer.npz", opt.variables, "optimizer arrays",
+                               "the optimizer")
+    for var, val in zip(model.weights, weights):
+        var.assign(val)
+    for var, val in zip(opt.variables, opt_values):
+        var.assign(val)
     return state
 
 
-def _assign_from(path: Path, variables, what: str, owner: str) -> None:
-    """Assign the arrays saved in `path` (``arr_0``, ``arr_1`` …) to `variables`, after checking their number."""
+def _read_checked(path: Path, variables, what: str, owner: str) -> list:
+    """The arrays saved in `path` (``arr_0``, ``arr_1`` …), after checking their number and every shape
+    against `variables` (nothing is assigned here)."""
     from ..errors import DataFileError
 
-    with np.load(path) as data:
-        values = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if not path.exists():
+        raise DataFileError(path, f"checkpoint file missing ({path.parent / 'state.json'} names it)")
+    try:
+        with np.load(path) as data:
+            values = [data[f"arr_{i}"] for i in range(len(data.files))]
+    except Exception as exc:   # zipfile.BadZipFile, EOFError, ValueError, KeyError ...
+        raise DataFileError(path, f"checkpoint is not a readable .npz, truncated or corrupt "
+                                  f"({type(exc).__name__}: {exc})") from None
     if len(values) != len(variables):
         raise DataFileError(path, f"holds {len(values)} {what}; {owner} has {len(variables)}")
-    for var, val in zip(variables, values):
-        var.assign(val)
+    for i, (var, val) in enumerate(zip(variables, values)):
+        if tuple(val.shape) != tuple(var.shape):
+            raise DataFileError(path, f"{what[:-1]} {i} ({getattr(var, 'path', getattr(var, 'name', '?'))}) has "
+                                      f"shape {tuple(val.shape)} in the checkpoint, {tuple(var.shape)} in {owner}: "
+                                      "a checkpoint of another model; nothing was restored")
+    return values
 
 
 def train_resumable(model, dataset, *, epochs: int, checkpoint_dir, checkpoint_every: int = 1,

@@ -33,7 +33,9 @@ def _generate(args) -> int:
 
     gen = get("cam5", seed=args.seed, size=tuple(args.size))
     paths = gen.write(args.directory, args.n, start=args.start, n_jobs=args.jobs, progress=False)
-    print(f"wrote {len(paths)} file(s) to {args.directory}")
+    kept = len(gen.reused)
+    print(f"wrote {len(paths) - kept} file(s) to {args.directory}"
+          + (f", kept {kept} existing file(s) made with the same settings" if kept else ""))
     return 0
 
 

@@ -116,14 +116,20 @@ def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels
             raise DataFileError(path, f"'{label_key}' has shape {lab.shape}; expected {ds.shape[:2]} to match "
                                 f"'{DATA_KEY}'")
         y = lab[()]
-    if check_finite:
+    return out, _check_labels(path, y, label_key, check_finite)
+
+
+def _check_labels(path, y, label_key: str, check_finite: bool = True) -> np.ndarray:
+    """`y` as int32 after checking that it holds only the classes 0, 1, 2 (and no NaN or inf)."""
+    if check_finite or not np.issubdtype(np.asarray(y).dtype, np.floating):
         if not np.all(np.isfinite(y)):
             raise DataFileError(path, f"'{label_key}' contains NaN or inf values")
-    yi = y.astype(np.int32)
+    with np.errstate(invalid="ignore"):
+        yi = np.asarray(y).astype(np.int32)
     if yi.size and (yi.min() < 0 or yi.max() > 2 or not np.array_equal(yi, y)):
         raise DataFileError(path, f"'{label_key}' must hold the classes 0, 1, 2; found values "
                             f"{np.unique(y)[:10].tolist()}")
-    return out, yi
+    return yi
 
 
 def _raw_offset(ds) -> int | None:
@@ -384,6 +390,10 @@ def split_files(directory, output=None, *, seed: int = SPLIT_SEED, fractions=(0.
 
     Returns:
         ``{"train": [...], "validation": [...], "test": [...]}`` of source paths.
+
+    Raises:
+        DataFileError: no files, or an `output` whose split folders overlap the source (e.g. re-splitting
+            ``root/train`` into ``root``): refused before anything is written, the originals are never touched.
     """
     if link not in ("symlink", "copy", "none"):
         raise ValueError(f"link must be 'symlink', 'copy' or 'none'; received {link!r}")
@@ -402,20 +412,57 @@ def split_files(directory, output=None, *, seed: int = SPLIT_SEED, fractions=(0.
     parts = {"train": shuffled[:n_train], "validation": shuffled[n_train:n_train + n_val],
              "test": shuffled[n_train + n_val:]}
     if output is not None and link != "none":
-        import shutil
-
-        for name, members in parts.items():
-            target = Path(output) / name
-            target.mkdir(parents=True, exist_ok=True)
-            for src in members:
-                dst = target / src.name
-                if dst.is_symlink() or dst.exists():
-                    dst.unlink()
-                if link == "symlink":
-                    dst.symlink_to(Path(src).resolve())
-                else:
-                    shutil.copy2(src, dst)
+        _write_split(Path(directory), Path(output), files, parts, link)
     return parts
+
+
+def _write_split(directory: Path, output: Path, files: list[Path], parts: dict, link: str) -> None:
+    """Make ``output/<part>/`` links (or copies) safely: the sources are never touched.
+
+    Every check runs before anything is written: a split folder that is the source folder (re-splitting
+    ``root/train`` into ``root``) or a destination that is one of the source files is refused. Each link or
+    copy is made under a temporary name and renamed over the destination, so an interrupted split leaves
+    every destination either old or new, never missing. Links (and copies) of source files left in a part
+    folder by an earlier split with other settings are removed, so no file ends up in two parts.
+    """
+    import shutil
+
+    src_dir = directory.resolve()
+    sources = {os.path.abspath(f) for f in files}
+    real_sources = {f.resolve() for f in files}
+    names = {f.name for f in files}
+    for name, members in parts.items():
+        target = output / name
+        if target.exists() and target.resolve() == src_dir:
+            raise DataFileError(target, f"the '{name}' split folder is the source folder {directory} itself; "
+                                        "splitting a folder into its own parent would replace the original files. "
+                                        "Split into another output folder")
+        if target.exists() and not target.is_dir():
+            raise DataFileError(target, f"exists and is not a folder (the '{name}' split folder)")
+        for src in members:
+            dst = target / src.name
+            if os.path.abspath(dst) in sources or (dst.exists() and not dst.is_symlink()
+                                                   and dst.resolve() in real_sources):
+                raise DataFileError(dst, f"destination is one of the source files of {directory}; refusing to "
+                                         "replace an original. Split into another output folder")
+    for name, members in parts.items():
+        target = output / name
+        target.mkdir(parents=True, exist_ok=True)
+        mine = {m.name for m in members}
+        for old in target.iterdir():   # a source file of another part, from an earlier split: remove the link/copy
+            if old.name in names and old.name not in mine and (old.is_symlink() or old.is_file()):
+                if old.is_symlink() or old.resolve() not in real_sources:
+                    old.unlink()
+        for src in members:
+            dst = target / src.name
+            tmp = target / f".part-{os.getpid()}-{src.name}"
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            if link == "symlink":
+                tmp.symlink_to(Path(src).resolve())
+            else:
+                shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -469,11 +516,15 @@ class CamDataset(_pydataset_base()):
                  use_multiprocessing: bool = False, max_queue_size: int = 4, label_key: str = LABEL_KEY,
                  return_labels: bool = True, read_threads: int | None = None):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        folder = None
         if isinstance(files, (str, os.PathLike)):
-            files = list_files(files)
+            folder = Path(files)
+            files = list_files(folder)
         self.files = [Path(f) for f in files]
         if not self.files:
-            raise ValueError("CamDataset: no files given")
+            if folder is not None:
+                raise DataFileError(folder, "CamDataset: no files matching 'data*.h5' in this folder")
+            raise ValueError("CamDataset: no files given (received an empty list of paths)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; received {batch_size!r}")
         if num_shards < 1 or not 0 <= shard_index < num_shards:
@@ -558,8 +609,12 @@ class CamDataset(_pydataset_base()):
         """All labels of this shard in the current order (reads only the label datasets)."""
         out = []
         for i in self._indices():
-            with _open(self.files[i]) as fh:
-                out.append(fh[self.label_key][()].astype(np.int32))
+            path = self.files[i]
+            with _open(path) as fh:
+                if self.label_key not in fh:
+                    raise DataFileError(path, f"dataset '{self.label_key}' missing; found {_list_datasets(fh)}")
+                y = fh[self.label_key][()]
+            out.append(_check_labels(path, y, self.label_key))
         return np.stack(out)
 
 

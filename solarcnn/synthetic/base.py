@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 _REGISTRY: dict[str, type["SyntheticGenerator"]] = {}
+_SKIP = object()
 
 
 @dataclass
@@ -99,12 +100,47 @@ class SyntheticGenerator(abc.ABC):
         """The label of sample `index` when classes cycle (override to change)."""
         return self.classes[index % len(self.classes)] if self.classes else None
 
-    def _write_one(self, index: int, directory: Path) -> Path:
+    def _write_one(self, index: int, directory: Path, overwrite: bool = False) -> Path:
         label = self.label_for(index)
         path = directory / self.filename(index, label)
-        if path.exists():            # resumable: keep what is already written
+        if path.exists() and not overwrite:   # resumable: keep what is already written (under a matching stamp)
             return path
         return self.save(self.sample(index, label), path)
+
+    def stamp(self) -> dict:
+        """What makes this generator's files: its name, its module's ``VERSION`` and every option.
+
+        Options are the public attributes of plain types (numbers, strings, times, tuples of them); derived
+        arrays are left out. `write` keeps this in ``<directory>/.<name>.synthetic.json`` and reuses existing
+        files only under an identical stamp.
+        """
+        import sys
+
+        def plain(v):
+            if isinstance(v, (bool, int, float, str)) or v is None:
+                return v
+            if isinstance(v, np.generic):
+                return v.item() if not isinstance(v, np.datetime64) else str(v)
+            if isinstance(v, (tuple, list)):
+                out = [plain(x) for x in v]
+                return None if any(x is _SKIP for x in out) else out
+            if hasattr(v, "isoformat"):
+                return v.isoformat()
+            return _SKIP
+
+        options = {k: plain(v) for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+        options = {k: v for k, v in options.items() if v is not _SKIP}
+        version = getattr(sys.modules.get(type(self).__module__), "VERSION", 0)
+        return {"generator": self.name, "version": version, "options": options}
+
+    @property
+    def reused(self) -> list:
+        """The existing files the last `write` kept (same stamp) instead of writing them."""
+        return list(getattr(self, "_reused", []))
+
+    def stamp_path(self, directory: str | os.PathLike) -> Path:
+        """The stamp file of this generator in `directory`."""
+        return Path(directory) / f".{self.name}.synthetic.json"
 
     def write(self, directory: str | os.PathLike, n: int, *, start: int = 0, n_jobs: int = 1,
               progress: bool = True) -> list[Path]:
@@ -116,13 +152,60 @@ class SyntheticGenerator(abc.ABC):
             start: first sample index (to extend a data set).
             n_jobs: worker processes (joblib); -1 for all cores.
             progress: show a progress bar.
+
+        The folder's stamp (`stamp`) is written before the first file and every file atomically, so a run
+        killed at any point resumes with the files it finished. Existing files are reused only under an
+        identical stamp (listed in ``self.reused`` afterwards); files without a stamp are written again.
+
+        Raises:
+            DataFileError: the folder holds files of this generator made with other settings (another seed,
+                size, version ...), or the path is a file.
+            ValueError: `n` or `start` not a non-negative integer.
         """
-        if n < 0:
-            raise ValueError(f"n must be >= 0; received {n}")
+        import json
+        import logging
+        import warnings
+
+        from ..errors import DataFileError
+        from ..utils import atomic_write_bytes, parallel_map
+
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be an integer >= 0; received {n!r}")
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+            raise ValueError(f"start must be an integer >= 0; received {start!r}")
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise DataFileError(directory, "output path exists and is not a folder")
         directory.mkdir(parents=True, exist_ok=True)
         indices = range(start, start + n)
-        from ..utils import parallel_map
-
-        return parallel_map(lambda i: self._write_one(i, directory), indices, n_jobs=n_jobs,
+        want = self.stamp()
+        stamp_path = self.stamp_path(directory)
+        have = None
+        if stamp_path.exists():
+            try:
+                have = json.loads(stamp_path.read_text())
+            except (OSError, ValueError):
+                have = {"unreadable": str(stamp_path)}
+        existing = [i for i in indices if (directory / self.filename(i, self.label_for(i))).exists()]
+        overwrite = False
+        if have is not None and have != want:
+            diff = {k: (have.get("options", {}).get(k), v) for k, v in want["options"].items()
+                    if have.get("options", {}).get(k) != v}
+            if have.get("version") != want["version"]:
+                diff["version"] = (have.get("version"), want["version"])
+            what = ", ".join(f"{k} {a!r} here, {b!r} asked" for k, (a, b) in diff.items()) or str(have)
+            raise DataFileError(directory, f"holds {self.name} files made with other settings (stamp "
+                                           f"{stamp_path.name}: {what}); write into another folder, or delete "
+                                           "this one first")
+        if have is None and existing:
+            warnings.warn(f"{directory}: {len(existing)} {self.name} file(s) without a stamp (settings unknown); "
+                          "writing them again", stacklevel=2)
+            overwrite = True
+        elif existing:
+            logging.getLogger("solarcnn.synthetic").info("%s: reusing %d existing %s file(s) made with the same "
+                                                         "settings", directory, len(existing), self.name)
+        # the stamp first: files finished before an interruption are kept by the next run (each is atomic)
+        atomic_write_bytes(stamp_path, json.dumps(want, indent=1).encode())
+        self._reused = [] if overwrite else [directory / self.filename(i, self.label_for(i)) for i in existing]
+        return parallel_map(lambda i: self._write_one(i, directory, overwrite), indices, n_jobs=n_jobs,
                             progress=progress, desc=f"writing {self.name}")
