@@ -15,12 +15,23 @@ reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages:
 from __future__ import annotations
 
 from ._version import __version__  # noqa: F401
-
+from .data.registry import use_generators as _use_generators
 from .errors import ChecksumError, DataFileError, ManifestError, ParameterError, SolarCNNError  # noqa: F401
 from .profiles import load as profile  # noqa: F401
 from .results import record  # noqa: F401
 from .runtime import setup  # noqa: F401
 from .utils import work_dir  # noqa: F401
+
+
+def _synthetic_generator(name: str, **options):
+    """``solarcnn.synthetic.get``, imported when a derived data set is first built (not at ``import solarcnn``)."""
+    from . import synthetic
+
+    return synthetic.get(name, **options)
+
+
+# The data registry (layer 2) builds derived sets with the generators of layer 3: the top floor connects them.
+_use_generators(_synthetic_generator)
 
 __all__ = ["setup", "record", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
            "ManifestError", "ParameterError"]

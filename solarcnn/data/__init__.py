@@ -33,9 +33,10 @@ from .registry import (  # noqa: F401
     mirror_dir,
     path,
     sha256_file,
+    use_generators,
     verify,
 )
 
 __all__ = ["fetch", "path", "verify", "list_datasets", "manifest", "cache_dir", "download", "build_derived",
            "mirror_dir", "manifests_dir", "check_file", "copy_verified", "sha256_file", "iter_fetch",
-           "load_manifest", "validate", "Manifest", "FileEntry", "FileStatus"]
+           "load_manifest", "validate", "Manifest", "FileEntry", "FileStatus", "use_generators"]

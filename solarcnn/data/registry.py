@@ -466,25 +466,48 @@ def _derived_message(m: Manifest) -> str:
 
 _DONE = ".solarcnn-built"
 
+# The generators live in `solarcnn.synthetic`, a layer above this one, so the registry never imports them: whoever
+# sits above both hands it a lookup (the package's ``__init__`` passes ``solarcnn.synthetic.get``), or a caller
+# passes ``generators=`` to `build_derived`.
+_GENERATORS: Callable | None = None
 
-def build_derived(name: str, out: str | os.PathLike | None = None, *, progress: bool = False) -> Path:
+
+def use_generators(lookup: Callable | None) -> None:
+    """Set how derived sets find their generator: ``lookup(name, **options)`` returns an object with
+    ``write(out, n, n_jobs=..., progress=...)``. ``import solarcnn`` sets `solarcnn.synthetic.get`.
+
+    Args:
+        lookup: the function, or None to forget it.
+    """
+    global _GENERATORS
+    if lookup is not None and not callable(lookup):
+        raise TypeError(f"use_generators: lookup must be callable, got {lookup!r}")
+    _GENERATORS = lookup
+
+
+def build_derived(name: str, out: str | os.PathLike | None = None, *, progress: bool = False,
+                  generators: Callable | None = None) -> Path:
     """Build derived data set `name` with its generator into `out` (default ``<cache>/<name>/``).
 
-    The generator is ``solarcnn.synthetic.get(derived.generator, **options)``
-    with ``options`` minus ``n`` and ``n_jobs``; it writes ``n`` samples with
+    The generator is ``generators(derived.generator, **options)`` (by default the
+    lookup set with `use_generators`: ``solarcnn.synthetic.get``) with ``options``
+    minus ``n`` and ``n_jobs``; it writes ``n`` samples with
     ``write(out, n, n_jobs=...)`` (deterministic, resumable, one file at a
     time atomically). A marker file records a completed build.
     """
     m = manifest(name)
     if not m.is_derived:
         raise ManifestError(f"data set {name!r} is a set of real files, not a derived one; use fetch({name!r})")
-    from .. import synthetic
+    lookup = generators or _GENERATORS
+    if lookup is None:
+        raise ManifestError(f"data set {name!r} needs generator {m.derived['generator']!r} but no generator lookup "
+                            "is set; import solarcnn (it sets solarcnn.synthetic.get) or pass generators=")
 
     opts = dict(m.derived["options"])
     n = int(opts.pop("n", 0))
     n_jobs = int(opts.pop("n_jobs", 1))
     try:
-        gen = synthetic.get(m.derived["generator"], **opts)
+        gen = lookup(m.derived["generator"], **opts)
     except KeyError as exc:
         raise ManifestError(f"{m.source_file}: key 'derived.generator': {exc.args[0]}") from None
     except TypeError as exc:
