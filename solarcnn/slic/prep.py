@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +48,13 @@ def bytescale(image) -> np.ndarray:
     """Per-image min–max scaling to ``uint8`` 0…255, rounding half up (``scipy.misc.bytescale``).
 
     Raises:
-        ValueError: the image is constant (max == min) or contains NaN.
+        ValueError: the image is constant (max == min) or contains NaN or inf.
     """
     x = np.asarray(image)
-    lo, hi = float(x.min()), float(x.max())          # NaN propagates into min and max
-    if np.isnan(lo) or np.isnan(hi):
-        raise ValueError(f"bytescale: image contains {int(np.isnan(x).sum())} NaN pixel(s)")
+    lo, hi = float(x.min()), float(x.max())          # NaN propagates into min and max, inf shows in them
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        n_bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"bytescale: image contains {n_bad} NaN or inf pixel(s); min-max scaling is undefined")
     if hi == lo:
         raise ValueError(f"bytescale: image is constant (all pixels = {lo:g}); min-max scaling is undefined")
     # (x - lo) * 255 / (hi - lo) in float64, in one buffer (integer images are converted on the fly). The
@@ -81,14 +83,18 @@ def preprocess(image, size: int | tuple = 256) -> np.ndarray:
 def frame_problem(image) -> str | None:
     """Why the preparation skips this frame (None: it is usable).
 
-    ``"zero pixels"`` is the original's rule; NaN and constant frames are the
-    package's explicit additions (the original would have produced garbage).
+    ``"zero pixels"`` is the original's rule; NaN, inf and constant frames are
+    the package's explicit additions (the original would have produced garbage:
+    one ``+inf`` pixel byte-scales every other pixel to 0).
     """
     x = np.asarray(image)
     if np.issubdtype(x.dtype, np.floating):
         n_nan = int(np.isnan(x).sum())
         if n_nan:
             return f"{n_nan} NaN pixel(s)"
+        n_inf = int(np.isinf(x).sum())
+        if n_inf:
+            return f"{n_inf} inf pixel(s)"
     n_zero = int((x == 0).sum())
     if n_zero:
         return f"{n_zero} zero pixel(s) (the original skips any frame containing a 0)"
@@ -138,11 +144,42 @@ def list_classes(root) -> list[str]:
     return classes
 
 
-def list_files(root) -> list[tuple[str, Path]]:
-    """``(class, path)`` for every FITS file, classes alphabetical and files by name."""
+def _stem(path) -> str:
+    name = Path(path).name
+    for s in FITS_SUFFIXES:
+        if name.lower().endswith(s):
+            return name[: -len(s)]
+    return name
+
+
+def duplicates(root) -> dict[Path, Path]:
+    """Files that are twins of another in the same class folder (``f.fits`` and ``f.fits.gz``): ``{dropped:
+    kept}``. The first by name is kept; the twins would map to one prepared file and be counted twice."""
+    out = {}
+    for c in list_classes(root):
+        seen = {}
+        for p in sorted(p for p in (Path(root) / c).iterdir() if p.is_file() and is_fits(p)):
+            key = _stem(p).lower()
+            if key in seen:
+                out[p] = seen[key]
+            else:
+                seen[key] = p
+    return out
+
+
+def list_files(root, *, warn: bool = True) -> list[tuple[str, Path]]:
+    """``(class, path)`` for every FITS file, classes alphabetical and files by name.
+
+    Twins (``f.fits`` beside ``f.fits.gz``, see `duplicates`) are listed once, with a warning naming both.
+    """
+    dup = duplicates(root)
+    if dup and warn:
+        warnings.warn("Slic preparation: " + "; ".join(f"{d} is a twin of {k} (same name, another compression); "
+                                                       f"using {k.name} only" for d, k in sorted(dup.items())),
+                      stacklevel=2)
     out = []
     for c in list_classes(root):
-        files = sorted(p for p in (Path(root) / c).iterdir() if p.is_file() and is_fits(p))
+        files = sorted(p for p in (Path(root) / c).iterdir() if p.is_file() and is_fits(p) and p not in dup)
         out += [(c, p) for p in files]
     return out
 
@@ -209,41 +246,76 @@ class PrepReport:
     reused: list = field(default_factory=list)      # already prepared earlier (resumed)
     skipped: dict = field(default_factory=dict)     # path -> reason (zero pixels, NaN, blank)
     failed: dict = field(default_factory=dict)      # path -> error message (unreadable files)
+    redone: dict = field(default_factory=dict)      # path -> why its earlier result was not reused
+    duplicates: dict = field(default_factory=dict)  # twin path -> the path used instead
+    output: str = ""                                # the output folder
 
     def __str__(self) -> str:
-        lines = [f"prepared {len(self.processed)} new, reused {len(self.reused)}, "
-                 f"skipped {len(self.skipped)} frame(s), failed {len(self.failed)} file(s)"]
+        lines = [f"prepared {len(self.processed)} new, reused {len(self.reused)}"
+                 + (f" (from {self.output})" if self.reused and self.output else "")
+                 + f", skipped {len(self.skipped)} frame(s), failed {len(self.failed)} file(s)"]
+        if self.redone:
+            lines.append(f"  made again {len(self.redone)} stale or unreadable earlier result(s)")
+        lines += [f"  twin    {Path(p).name}: {Path(k).name} used instead" for p, k in sorted(self.duplicates.items())]
         lines += [f"  skipped {Path(p).name}: {r}" for p, r in sorted(self.skipped.items())]
         lines += [f"  FAILED  {Path(p).name}: {r}" for p, r in sorted(self.failed.items())]
         return "\n".join(lines)
 
 
+PREP_VERSION = 1   # bump when `preprocess` or the stored layout changes
+
+
 def _target(src_root: Path, dst_root: Path, path: Path) -> Path:
     rel = path.relative_to(src_root)
-    name = rel.name
-    for s in FITS_SUFFIXES:
-        if name.lower().endswith(s):
-            name = name[: -len(s)]
-            break
-    return dst_root / rel.parent / (name + ".npz")
+    return dst_root / rel.parent / (_stem(rel.name) + ".npz")
+
+
+def cache_key(path, size) -> str:
+    """What a prepared file was made from: the source's name, byte size and modification time (ns), the output
+    `size` and `PREP_VERSION` (stored as ``key`` in each ``.npz``; a result is reused only when it matches)."""
+    st = Path(path).stat()
+    size = [int(s) for s in ((size, size) if np.isscalar(size) else size)]
+    return json.dumps({"source": Path(path).name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": size,
+                       "version": PREP_VERSION}, sort_keys=True)
+
+
+def _cached(target: Path, key: str) -> tuple[str | None, str | None]:
+    """``(problem, None)`` of a reusable result, else ``(None, why it is not reused)``."""
+    if not target.exists():
+        return None, None
+    try:
+        with np.load(target) as z:
+            stored = str(z["key"]) if "key" in z.files else None
+            problem = str(z["problem"])
+    except Exception as exc:   # BadZipFile, EOFError, KeyError, ValueError ...
+        return None, f"{target}: unreadable ({type(exc).__name__}: {exc})"
+    if stored != key:
+        return None, f"{target}: made from another source file or with other settings"
+    return problem, None
 
 
 def _prepare_one(args):
     path, target, size = args
-    if target.exists():
-        return "reused", str(path), None
+    try:
+        key = cache_key(path, size)
+    except OSError as exc:
+        return "failed", str(path), f"{path}: cannot stat ({exc})", None
+    problem, why = _cached(target, key)
+    if problem is not None:
+        return "reused", str(path), problem or None, None
     try:
         data, meta = read_frame(path, dtype=None)      # stored type: bytescale converts once, exactly
     except DataFileError as exc:
-        return "failed", str(path), str(exc)
+        return "failed", str(path), str(exc), why
     problem = frame_problem(data)
     image = np.zeros((0, 0), np.uint8) if problem else preprocess(data, size)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(".part-" + target.name)
+    tmp = target.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{target.name}")
     with open(tmp, "wb") as fh:
-        np.savez(fh, image=image, problem=np.array(problem or ""), meta=np.array(json.dumps(meta)))
+        np.savez(fh, image=image, problem=np.array(problem or ""), meta=np.array(json.dumps(meta)),
+                 key=np.array(key))
     os.replace(tmp, target)
-    return ("skipped" if problem else "processed"), str(path), problem
+    return ("skipped" if problem else "processed"), str(path), problem, why
 
 
 def prepare_directory(src, dst, *, size: int = 256, n_jobs: int = 1, progress: bool = True) -> PrepReport:
@@ -251,10 +323,14 @@ def prepare_directory(src, dst, *, size: int = 256, n_jobs: int = 1, progress: b
 
     Each ``src/<class>/<file>.fits[.gz]`` becomes ``dst/<class>/<file>.npz``
     holding the faithful ``uint8`` image (`preprocess`), the reason it was
-    skipped (zero pixels, NaN, blank), and its header times. Files whose
-    result already exists are not redone, so an interrupted run resumes. A
-    file that cannot be read is reported by name in ``report.failed`` (and a
-    warning), not fatal and not silently dropped.
+    skipped (zero pixels, NaN, inf, blank), its header times and the key of
+    what made it (`cache_key`: source name, bytes and mtime, `size`, version).
+    A result is reused only when its key matches, so an interrupted run
+    resumes and a changed source or another `size` is prepared again; an
+    unreadable (corrupt, truncated) result is made again too, and both are
+    listed in ``report.redone``. A file that cannot be read is reported by
+    name in ``report.failed`` (and a warning), not fatal and not silently
+    dropped. Twins (``f.fits`` beside ``f.fits.gz``) are prepared once.
 
     Args:
         src: folder of class folders with FITS files.
@@ -269,14 +345,24 @@ def prepare_directory(src, dst, *, size: int = 256, n_jobs: int = 1, progress: b
     """
     from ..utils import parallel_map
 
+    import logging
+
     src, dst = Path(src), Path(dst)
+    if isinstance(size, bool) or not all(isinstance(s, (int, np.integer)) and s >= 1
+                                         for s in ((size,) if np.isscalar(size) else tuple(size))):
+        raise ValueError(f"size must be a positive integer (or a pair of them); received {size!r}")
     files = list_files(src)
     jobs = [(p, _target(src, dst, p), size) for _, p in files]
     out = parallel_map(_prepare_one, jobs, n_jobs=n_jobs, progress=progress, desc="preparing FITS",
                        backend="threading")
-    report = PrepReport()
-    for status, path, msg in out:
-        if status == "processed":
+    report = PrepReport(output=str(dst), duplicates={str(k): str(v) for k, v in duplicates(src).items()})
+    for status, path, msg, why in out:
+        if why:
+            report.redone[path] = why
+        if status == "reused" and msg:
+            report.reused.append(path)
+            report.skipped[path] = msg
+        elif status == "processed":
             report.processed.append(path)
         elif status == "reused":
             report.reused.append(path)
@@ -287,12 +373,12 @@ def prepare_directory(src, dst, *, size: int = 256, n_jobs: int = 1, progress: b
     if report.failed:
         warnings.warn(f"prepare_directory: {len(report.failed)} file(s) could not be read and were skipped: "
                       + "; ".join(report.failed.values()), stacklevel=2)
-    # reused entries: recover skip reasons so the report is complete after a resume
-    for path in list(report.reused):
-        with np.load(_target(src, dst, Path(path))) as z:
-            reason = str(z["problem"])
-        if reason:
-            report.skipped[path] = reason
+    log = logging.getLogger("solarcnn.slic")
+    if report.reused:
+        log.info("prepare_directory: reused %d prepared file(s) in %s (same source and settings)",
+                 len(report.reused), dst)
+    for why in report.redone.values():
+        log.warning("prepare_directory: made again %s", why)
     return report
 
 
@@ -330,7 +416,7 @@ def assemble(src, dst, *, split: str = "grouped", percent_split: int = 10, val_f
         raise ValueError(f"split must be 'faithful' or 'grouped'; received {split!r}")
     src, dst = Path(src), Path(dst)
     classes = list_classes(src)
-    files = list_files(src)
+    files = list_files(src, warn=False)
     images, labels, paths, times, val, failed = [], [], [], [], [], []
     for c in classes:
         cfiles = [p for cc, p in files if cc == c]
@@ -340,11 +426,18 @@ def assemble(src, dst, *, split: str = "grouped", percent_split: int = 10, val_f
             if not t.exists():
                 failed.append(p)
                 continue
-            with np.load(t) as z:
-                if str(z["problem"]):
-                    continue
-                images.append(z["image"])
-                meta = json.loads(str(z["meta"]))
+            try:
+                with np.load(t) as z:
+                    problem, image, meta = str(z["problem"]), z["image"], json.loads(str(z["meta"]))
+            except Exception as exc:
+                raise DataFileError(t, f"prepared result is unreadable ({type(exc).__name__}: {exc}); run "
+                                       "prepare_directory again, it makes such files again") from None
+            if problem:
+                continue
+            if images and image.shape != images[0].shape:
+                raise DataFileError(t, f"prepared image has shape {image.shape}, the others {images[0].shape}: "
+                                       "the folder mixes results of different sizes; prepare it again")
+            images.append(image)
             labels.append(classes.index(c))
             paths.append(str(p))
             times.append(observation_time(meta))
