@@ -36,3 +36,17 @@ class ManifestError(SolarCNNError, ValueError):
 
 class ParameterError(SolarCNNError, ValueError):
     """A notebook parameter or profile that does not exist was asked for."""
+
+
+class OptionalDependencyError(SolarCNNError, ImportError):
+    """A feature needs a package (or library) that is not installed; the message says how to install it.
+
+    Args:
+        package: what is missing, e.g. ``"sunpy"``.
+        needed_for: what it is needed for, e.g. ``"return a sunpy.map.Map"``.
+        install: the command that installs it, e.g. ``"pip install 'solarcnn[sunpy]'"``.
+    """
+
+    def __init__(self, package: str, needed_for: str, install: str):
+        self.package, self.needed_for, self.install = package, needed_for, install
+        super().__init__(f"{package} is needed to {needed_for} but is not installed; install it with: {install}")

@@ -120,11 +120,15 @@ def hmi_fits_to_uint8(path: str | os.PathLike, *, clip_gauss: float = CLIP_GAUSS
 
 
 def read_jp2(path: str | os.PathLike, *, grey: bool = True, size: int | None = None) -> np.ndarray:
-    """Read a JPEG 2000 (``.jp2``) or JPEG image with Pillow; north up with origin lower.
+    """Read a JPEG 2000 (``.jp2``/``.jpx``, through glymur) or JPEG (Pillow) image; north up with origin lower.
+
+    JPEG 2000 files are read by `solarcnn.io.read_jp2`, which also gives the FITS header of Helioviewer's XML
+    box (``solarcnn.io.read_jp2(path)`` for ``(data, header)``, ``solarcnn.io.read_map(path)`` for a sunpy Map);
+    this function returns the pixels only.
 
     Args:
         path: the image (Helioviewer ``getJP2Image`` output, or its JPEG conversion).
-        grey: return a 2-D 8-bit array (colour images are converted to luminance).
+        grey: return a 2-D 8-bit array (colour images are converted to luminance, ITU-R 601-2 as Pillow's "L").
         size: optional area-average resize to ``size`` × ``size`` (OpenCV ``INTER_AREA``).
 
     Raises:
@@ -132,20 +136,28 @@ def read_jp2(path: str | os.PathLike, *, grey: bool = True, size: int | None = N
     """
     from PIL import Image, UnidentifiedImageError
 
+    from ..io.jp2 import is_jpeg2000, read_jp2 as read_jp2_with_header
+
     path = Path(path)
     if not path.exists():
         raise DataFileError(path, "image file not found")
     if path.stat().st_size == 0:
         raise DataFileError(path, "image file is empty (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if grey and im.mode != "L":
-                im = im.convert("L")
-            arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataFileError(path, f"not a readable JPEG 2000/JPEG image ({type(exc).__name__}: {exc})") from exc
-    arr = arr[::-1].copy()                     # first stored row is north: flip to origin-lower
+    if is_jpeg2000(path):
+        arr, _ = read_jp2_with_header(path)    # already origin-lower
+        if grey and arr.ndim == 3:             # Pillow's "L": (19595 R + 38470 G + 7471 B + 2**15) >> 16
+            rgb = (arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, -1)).astype("uint32")
+            arr = ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype("uint8")
+    else:
+        try:
+            with Image.open(path) as im:
+                im.load()
+                if grey and im.mode != "L":
+                    im = im.convert("L")
+                arr = np.asarray(im)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataFileError(path, f"not a readable JPEG 2000/JPEG image ({type(exc).__name__}: {exc})") from exc
+        arr = arr[::-1].copy()                 # first stored row is north: flip to origin-lower
     if size is not None:
         if arr.ndim != 2:
             raise ValueError(f"resizing needs a grey image; {path} has shape {arr.shape}")

@@ -45,8 +45,8 @@ def _open(path):
 
 
 def read_fits(path: str | os.PathLike, hdu: int | str | None = None, *, dtype="float32",
-              expect_shape: tuple | None = None, allow_nan: bool = True):
-    """Read one image HDU; return ``(data, header)``.
+              expect_shape: tuple | None = None, allow_nan: bool = True, as_map: bool = False):
+    """Read one image HDU; return ``(data, header)`` (or a ``sunpy.map.Map`` with ``as_map=True``).
 
     Args:
         path: a ``.fits`` or ``.fits.gz`` file.
@@ -54,10 +54,13 @@ def read_fits(path: str | os.PathLike, hdu: int | str | None = None, *, dtype="f
         dtype: the output dtype (big-endian ``>i2`` becomes native ``float32``).
         expect_shape: if given, the image must have this shape.
         allow_nan: if False, NaN pixels are an error.
+        as_map: return ``sunpy.map.Map((data, header))`` instead (`solarcnn.io.maps`; needs sunpy:
+            ``pip install 'solarcnn[sunpy]'``).
 
     Raises:
         DataFileError: missing, empty, truncated or corrupt file, no image HDU,
-            wrong shape, NaNs when not allowed.
+            wrong shape, NaNs when not allowed; with ``as_map``, a header sunpy cannot use.
+        OptionalDependencyError: ``as_map=True`` without sunpy installed.
     """
     path = Path(path)
     hdul = _open(path)
@@ -92,6 +95,10 @@ def read_fits(path: str | os.PathLike, hdu: int | str | None = None, *, dtype="f
         header = h.header          # in memory (memmap=False): stays valid after close
     finally:
         hdul.close()
+    if as_map:
+        from .maps import to_map
+
+        return to_map(data, header, source=path)
     return data, header
 
 
