@@ -1,4 +1,4 @@
-"""Small shared utilities: parallel map with a progress bar, atomic writes."""
+"""Small shared utilities: parallel map with a progress bar, atomic writes, block averages, the checkout."""
 from __future__ import annotations
 
 import os
@@ -37,6 +37,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+
+def block_mean(a, factors: tuple[int, int]):
+    """Mean over non-overlapping ``fy × fx`` blocks of the last two axes (the one block average of the package).
+
+    The block sums are accumulated one block row and one block column at a time: contiguous adds, several
+    times faster than ``a.reshape(..., h, fy, w, fx).mean(axis=(-3, -1))``. For integer-valued data (camera
+    counts, masks, 8-bit grey levels) the result is exactly NumPy's mean; for other floats it can differ from
+    it in the last bit (another summation order). Floats keep their dtype; other types average in float64.
+
+    Args:
+        a: array of shape ``(..., H, W)``; ``H`` and ``W`` must be multiples of the factors.
+        factors: ``(fy, fx)``, positive integers.
+
+    Raises:
+        ValueError: a factor that is not a positive integer, or that does not divide its axis.
+    """
+    import numpy as np
+
+    a = np.asarray(a)
+    try:
+        fy, fx = (int(f) for f in factors)
+    except (TypeError, ValueError):
+        raise ValueError(f"block_mean: factors must be two positive integers; received {factors!r}") from None
+    if a.ndim < 2 or fy < 1 or fx < 1 or a.shape[-2] % fy or a.shape[-1] % fx:
+        raise ValueError(f"block_mean: array shape {a.shape} is not an exact multiple of blocks {(fy, fx)}")
+    h, w = a.shape[-2] // fy, a.shape[-1] // fx
+    blocks = a.reshape(*a.shape[:-2], h, fy, w, fx)
+    acc_dtype = a.dtype if a.dtype.kind == "f" else np.float64
+    rows = blocks[..., 0, :, :].astype(acc_dtype, copy=True)
+    for i in range(1, fy):
+        rows += blocks[..., i, :, :]
+    out = rows[..., 0].copy()
+    for j in range(1, fx):
+        out += rows[..., j]
+    out /= fy * fx
+    return out
 
 
 def work_dir(name: str) -> Path:

@@ -7,17 +7,10 @@ are stored rotated by ``CROTA2`` ≈ 180°; `read_hmi_magnetogram` rotates them
 north-up. JPEG 2000 / JPEG images store the top (north) row first; `read_jp2`
 flips them to the same convention.
 
-**8-bit conversion** (`magnetogram_to_uint8`). The paper trained on Helioviewer's
-8-bit HMI JPEG 2000 images resized to 512×512 with OpenCV ``INTER_AREA``; the
-original repository does not document Helioviewer's byte scaling. This package's
-documented conversion, used for real and synthetic FITS alike:
-
-1. clip the line-of-sight field to ``[-clip_gauss, +clip_gauss]`` (default ±1500 G);
-2. map linearly to 0..255: ``round((B + clip) / (2 clip) * 255)`` (0 G -> 127.5 -> 128);
-3. off-disk pixels (NaN in HMI) become ``off_disk`` (default 0, the black background of
-   Helioviewer images);
-4. area-average to ``size`` × ``size`` (Pillow ``BOX`` filter = OpenCV ``INTER_AREA`` for
-   integer factors: 4096 -> 512 averages 8×8 blocks), rounded to uint8.
+**8-bit conversion** (`magnetogram_to_uint8`, `area_resize`, `CLIP_GAUSS`): the paper's grey encoding of
+the field (clip to ±1500 G, map linearly to 0..255, off-disk 0, area-average to 512×512) lives in
+`solarcnn.io.hmi`, so the synthetic generator uses it without importing this track; the names are
+re-exported here.
 """
 from __future__ import annotations
 
@@ -28,8 +21,7 @@ import numpy as np
 
 from ..errors import DataFileError
 from ..io.fits import read_fits
-
-CLIP_GAUSS = 1500.0
+from ..io.hmi import CLIP_GAUSS, area_resize, magnetogram_to_uint8  # noqa: F401  (their home is io.hmi)
 
 
 def read_hmi_magnetogram(path: str | os.PathLike, *, north_up: bool = True):
@@ -67,49 +59,6 @@ def read_hmi_magnetogram(path: str | os.PathLike, *, north_up: bool = True):
     extent = ((0.5 - crpix1) * cdelt1, (nx + 0.5 - crpix1) * cdelt1,
               (0.5 - crpix2) * cdelt2, (ny + 0.5 - crpix2) * cdelt2)
     return data, header, extent
-
-
-def area_resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Area-average resize of a 2-D float image (OpenCV ``INTER_AREA`` for shrinking)."""
-    from PIL import Image
-
-    if isinstance(size, int):
-        size = (size, size)
-    image = np.asarray(image, dtype="float32")
-    if image.shape == tuple(size):
-        return image.copy()
-    h, w = image.shape
-    if h % size[0] == 0 and w % size[1] == 0:                    # exact block mean
-        return image.reshape(size[0], h // size[0], size[1], w // size[1]).mean(axis=(1, 3))
-    out = Image.fromarray(image, mode="F").resize((size[1], size[0]), Image.Resampling.BOX)
-    return np.asarray(out, dtype="float32")
-
-
-def magnetogram_to_uint8(data: np.ndarray, *, clip_gauss: float = CLIP_GAUSS, size: int | None = 512,
-                         off_disk: int = 0) -> np.ndarray:
-    """Convert a magnetogram in Gauss to the paper's 8-bit grey image (see the module docstring).
-
-    Args:
-        data: 2-D field in Gauss, NaN off-disk.
-        clip_gauss: symmetric clipping level (> 0).
-        size: output side (512 in the paper); None keeps the input size.
-        off_disk: grey level of NaN pixels (0..255).
-
-    Returns:
-        uint8 array ``(size, size)``, same orientation as `data`.
-    """
-    data = np.asarray(data, dtype="float32")
-    if data.ndim != 2:
-        raise ValueError(f"data must be a 2-D magnetogram; received shape {data.shape}")
-    if not clip_gauss > 0:
-        raise ValueError(f"clip_gauss must be > 0; received {clip_gauss!r}")
-    if not 0 <= off_disk <= 255:
-        raise ValueError(f"off_disk must be a grey level 0..255; received {off_disk!r}")
-    scaled = np.rint((np.clip(data, -clip_gauss, clip_gauss) + clip_gauss) / (2 * clip_gauss) * 255.0)
-    scaled = np.where(np.isnan(data), float(off_disk), scaled)
-    if size is not None:
-        scaled = area_resize(scaled, size)
-    return np.clip(np.rint(scaled), 0, 255).astype("uint8")
 
 
 def hmi_fits_to_uint8(path: str | os.PathLike, *, clip_gauss: float = CLIP_GAUSS, size: int | None = 512,

@@ -9,7 +9,7 @@ writes, in the real on-disk formats:
   HPLN-TAN/HPLT-TAN, ``CRPIX``, ``CDELT``, ``CROTA2 = 180`` (stored upside down, as HMI),
   ``RSUN_OBS``, ``DSUN_OBS``, ``T_REC``...), ``ORIGIN`` naming this generator;
 - optionally **JPEG 2000** (Pillow's bundled OpenJPEG), the 8-bit Helioviewer-like image
-  of `solarcnn.flare.images.magnetogram_to_uint8` (no XML header box);
+  of `solarcnn.io.hmi.magnetogram_to_uint8` (no XML header box);
 - a **flare list CSV** in the exact layout of ``final_flare_list_sc24.csv``.
 
 Physics (observer at B0 = 0, so heliographic latitude/longitude follow from the disk position):
@@ -147,8 +147,8 @@ class MagnetogramGenerator(SyntheticGenerator):
         return self._regions
 
     def flares(self):
-        """The flare list (a `solarcnn.flare.labels.FlareList`), positions from the regions."""
-        from ..flare.labels import FlareList
+        """The flare list (a `solarcnn.io.goes.FlareList`), positions from the regions."""
+        from ..io.goes import FlareList
 
         if self._flares is None:
             rng = np.random.default_rng([self.seed, 10**6 + 1])
@@ -186,7 +186,7 @@ class MagnetogramGenerator(SyntheticGenerator):
 
     def write_flare_list(self, path: str | os.PathLike) -> Path:
         """Write the flare list in the layout of ``final_flare_list_sc24.csv``."""
-        from ..flare.labels import write_flare_list
+        from ..io.goes import write_flare_list
 
         return write_flare_list(path, self.flares())
 
@@ -314,7 +314,7 @@ class MagnetogramGenerator(SyntheticGenerator):
         """The 8-bit Helioviewer-like image as JPEG 2000 (lossless, north row first)."""
         from PIL import Image
 
-        from ..flare.images import CLIP_GAUSS, magnetogram_to_uint8
+        from ..io.hmi import CLIP_GAUSS, magnetogram_to_uint8
 
         img = magnetogram_to_uint8(sample.data, clip_gauss=clip_gauss or CLIP_GAUSS, size=None)
         path = Path(path)
