@@ -16,14 +16,9 @@ from keras import layers
 
 
 def _check_shape(input_shape, depth: int, builder: str) -> tuple:
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"{builder}: input_shape must be (height, width, channels); "
-                         f"Received: input_shape={input_shape!r}") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"{builder}: input_shape must be (height, width, channels) with positive sizes; "
-                         f"Received: input_shape={input_shape!r}")
+    from ._checks import shape3
+
+    shape = shape3(input_shape, builder)
     step = 2 ** depth
     if shape[0] % step or shape[1] % step:
         raise ValueError(f"{builder}: height and width must be divisible by 2**{depth} = {step} "
@@ -31,16 +26,16 @@ def _check_shape(input_shape, depth: int, builder: str) -> tuple:
     return shape
 
 
-def _check_channels(channels, builder: str) -> tuple:
-    try:
-        ch = tuple(int(c) for c in channels)
-    except (TypeError, ValueError):
-        raise ValueError(f"{builder}: channels must be a sequence of positive integers; "
-                         f"Received: channels={channels!r}") from None
-    if not ch or min(ch) < 1:
-        raise ValueError(f"{builder}: channels must be a non-empty sequence of positive integers; "
-                         f"Received: channels={channels!r}")
-    return ch
+def _check_channels(channels, builder: str, name: str = "channels") -> tuple:
+    from ._checks import int_sequence
+
+    return int_sequence(channels, name, builder)
+
+
+def _check_dropout(dropout, builder: str) -> float:
+    from ._checks import number
+
+    return number(dropout, "dropout", builder, low=0.0, high=1.0)
 
 
 def build_cirrus_unet(input_shape=(128, 160, 1), *, channels=(64, 128, 256), dropout: float = 0.0,
@@ -72,8 +67,7 @@ def build_cirrus_unet(input_shape=(128, 160, 1), *, channels=(64, 128, 256), dro
     """
     ch = _check_channels(channels, "build_cirrus_unet")
     shape = _check_shape(input_shape, len(ch), "build_cirrus_unet")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"build_cirrus_unet: dropout must be in [0, 1); Received: dropout={dropout!r}")
+    dropout = _check_dropout(dropout, "build_cirrus_unet")
     inputs = keras.Input(shape=shape, name=f"{name}_input")
     x = inputs
     skips = []
@@ -122,8 +116,7 @@ def build_double_conv_unet(input_shape=(128, 160, 1), *, channels=(64, 128, 256,
     """
     ch = _check_channels(channels, "build_double_conv_unet")
     shape = _check_shape(input_shape, len(ch), "build_double_conv_unet")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"build_double_conv_unet: dropout must be in [0, 1); Received: dropout={dropout!r}")
+    dropout = _check_dropout(dropout, "build_double_conv_unet")
     inputs = keras.Input(shape=shape, name=f"{name}_input")
     x = inputs
     skips = []
@@ -162,13 +155,13 @@ def build_cirrus_classifier(input_shape=(128, 160, 1), num_classes: int = 2, *, 
     Returns:
         A functional `keras.Model` mapping (B, H, W, C) to logits (B, num_classes).
     """
-    fl = _check_channels(filters, "build_cirrus_classifier")
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"build_cirrus_classifier: input_shape must be (height, width, channels); "
-                         f"Received: input_shape={input_shape!r}") from None
-    if len(shape) != 3 or min(shape[:2]) < 2 ** (len(fl) + 1):
+    from ._checks import integer, shape3
+
+    fl = _check_channels(filters, "build_cirrus_classifier", "filters")
+    shape = shape3(input_shape, "build_cirrus_classifier")
+    num_classes = integer(num_classes, "num_classes", "build_cirrus_classifier", minimum=2)
+    dense_units = integer(dense_units, "dense_units", "build_cirrus_classifier")
+    if min(shape[:2]) < 2 ** (len(fl) + 1):
         raise ValueError(f"build_cirrus_classifier: input_shape must be (height, width, channels) with "
                          f"height and width >= {2 ** (len(fl) + 1)}; Received: input_shape={input_shape!r}")
     if int(num_classes) < 2 or int(dense_units) < 1:

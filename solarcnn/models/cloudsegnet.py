@@ -35,13 +35,10 @@ def build_cloudsegnet(input_shape=(300, 300, 3), *, pad_to_fit: bool = False,
     Returns:
         A functional `keras.Model` mapping (B, H, W, C) to cloud probabilities (B, H, W, 1).
     """
-    try:
-        h, w, c = (int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"build_cloudsegnet: input_shape must be (height, width, channels); "
-                         f"Received: input_shape={input_shape!r}") from None
-    if min(h, w, c) < 1:
-        raise ValueError(f"build_cloudsegnet: sizes must be positive; Received: input_shape={input_shape!r}")
+    from ._checks import flag, shape3
+
+    h, w, c = shape3(input_shape, "build_cloudsegnet")
+    pad_to_fit = flag(pad_to_fit, "pad_to_fit", "build_cloudsegnet")
 
     def fit(n):
         return n if n % 8 == 4 else n + (4 - n % 8) % 8

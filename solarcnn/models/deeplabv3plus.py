@@ -205,10 +205,15 @@ def build_deeplabv3plus(input_shape=REFERENCE_INPUT_SHAPE, num_classes: int = 3,
     Returns:
         A functional `keras.Model` mapping images to per-pixel logits.
     """
-    if len(tuple(input_shape)) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels); received {input_shape!r}")
-    height, width, channels = (int(s) if s is not None else None for s in input_shape)
-    if height is None or width is None or height <= 0 or width <= 0 or height % 16 or width % 16:
+    from . import _checks
+
+    height, width, channels = _checks.shape3(input_shape, "build_deeplabv3plus")
+    num_classes = _checks.integer(num_classes, "num_classes", "build_deeplabv3plus")
+    num_middle_blocks = _checks.integer(num_middle_blocks, "num_middle_blocks", "build_deeplabv3plus", minimum=0)
+    width_multiplier = _checks.number(width_multiplier, "width_multiplier", "build_deeplabv3plus", low=0,
+                                      low_open=True, high=None)
+    synchronized_bn = _checks.flag(synchronized_bn, "synchronized_bn", "build_deeplabv3plus")
+    if height % 16 or width % 16:
         raise ValueError("input height and width must be positive multiples of 16 (output stride 16); "
                          f"received input_shape={tuple(input_shape)!r}")
     if channels is None or channels <= 0:

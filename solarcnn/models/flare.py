@@ -230,23 +230,24 @@ def build_flare_model(backbone: str = "alexnet", input_shape=(512, 512, 1), num_
         ValueError: unknown backbone, wrong number of channels or input too small.
         solarcnn.errors.DataFileError: the weights file is missing or does not fit the model.
     """
-    if backbone not in BACKBONES:
+    from . import _checks
+
+    if not isinstance(backbone, str) or backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}; received {backbone!r}")
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 1:
+    input_shape = _checks.shape3(input_shape, "build_flare_model")
+    if input_shape[-1] != 1:
         raise ValueError(f"input_shape must be (H, W, 1) (one grey magnetogram channel); received {input_shape}")
     if any(s is None or s < MIN_INPUT[backbone] for s in input_shape[:2]):
         raise ValueError(f"{backbone} needs H and W >= {MIN_INPUT[backbone]}; received input_shape={input_shape}")
-    if not isinstance(num_classes, int) or num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int; received {num_classes!r}")
-    if not isinstance(fc_units, int) or fc_units < 1:
+    if isinstance(fc_units, bool) or not isinstance(fc_units, int) or fc_units < 1:
         raise ValueError(f"fc_units must be a positive int; received {fc_units!r}")
     if head_init not in _HEAD_INIT:
         raise ValueError(f"head_init must be one of {sorted(_HEAD_INIT)}; received {head_init!r}")
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0.0 < width <= 4.0:
         raise ValueError(f"width must be a number in (0, 4]; received {width!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1); received {dropout!r}")
+    dropout = _checks.number(dropout, "dropout", "build_flare_model", low=0.0, high=1.0)
     name = name or f"flare_{backbone}"
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = _added_conv(inputs, name)

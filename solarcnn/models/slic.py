@@ -102,20 +102,26 @@ def build_slic(input_shape=(256, 256, 1), num_classes: int = 5, *, share_last_co
     Raises:
         ValueError: bad input shape, class count, multiplier or dropout.
     """
-    input_shape = tuple(input_shape)
-    if (len(input_shape) != 3 or any(not isinstance(s, int) or s <= 0 for s in input_shape)
-            or input_shape[0] % 32 or input_shape[1] % 32):
+    from . import _checks
+
+    try:
+        shape = _checks.shape3(input_shape, "build_slic")
+    except ValueError:
+        shape = (0,)      # reported below, with the multiple-of-32 rule
+    if len(shape) != 3 or shape[0] % 32 or shape[1] % 32:
         raise ValueError("input_shape must be (height, width, channels) with height and width positive multiples "
                          f"of 32; received {input_shape!r}")
-    if not isinstance(num_classes, int) or num_classes < 2:
+    input_shape = shape
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; received {num_classes!r}")
-    if not (width_multiplier > 0):
-        raise ValueError(f"width_multiplier must be > 0; received {width_multiplier!r}")
-    if not (0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout must be in [0, 1); received {dropout!r}")
+    width_multiplier = _checks.number(width_multiplier, "width_multiplier", "build_slic", low=0, low_open=True,
+                                      high=None)
+    dropout = _checks.number(dropout, "dropout", "build_slic", low=0.0, high=1.0)
+    share_last_conv = _checks.flag(share_last_conv, "share_last_conv", "build_slic")
+    torch_init = _checks.flag(torch_init, "torch_init", "build_slic")
     if dense_units is None:
         dense_units = max(1, int(round(4096 * width_multiplier)))
-    if not isinstance(dense_units, int) or dense_units < 1:
+    if isinstance(dense_units, bool) or not isinstance(dense_units, int) or dense_units < 1:
         raise ValueError(f"dense_units must be a positive integer; received {dense_units!r}")
 
     def conv_bn(idx: int, filters: int, c_in: int):
