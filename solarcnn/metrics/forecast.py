@@ -45,8 +45,21 @@ def _labels(y, what: str) -> np.ndarray:
 
 
 def predict_labels(p_flare, threshold: float = 0.5) -> np.ndarray:
-    """0/1 labels from flare probabilities: 1 where ``p_flare >= threshold`` (paper: 0.5)."""
+    """0/1 labels from flare probabilities: 1 where ``p_flare >= threshold`` (paper: 0.5).
+
+    Raises:
+        ValueError: NaN or inf probabilities (never turned into "no flare"), values outside [0, 1], or a
+            threshold that is not a number in [0, 1].
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"threshold must be a number in [0, 1]; received {threshold!r}")
     p = np.asarray(p_flare, dtype="float64")
+    n_bad = int(p.size - np.count_nonzero(np.isfinite(p)))
+    if n_bad:
+        where = np.flatnonzero(~np.isfinite(p.reshape(-1)))[:5].tolist()
+        raise ValueError(f"p_flare holds {n_bad} NaN or inf value(s) (first at flat index {where}); a model that "
+                         "produced them diverged or read bad input, and they must not count as 'no flare'")
     if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
         raise ValueError(f"p_flare must be probabilities in [0, 1]; received range "
                          f"[{np.nanmin(p):.3g}, {np.nanmax(p):.3g}] (apply softmax to logits first)")
