@@ -53,6 +53,8 @@ class Labels:
     flare_start: np.ndarray     # start of that flare, NaT if none
     n_flares: np.ndarray        # number of flares (any class in the list) in the window
     rest: list                  # per image: [(class, lon, lat), ...] of the other flares in the window
+    covered: np.ndarray | None = None   # True where the window lies inside the catalogue's span
+    # (outside="mask": target -1 and goes_class "outside" there, never a negative)
 
     def __len__(self) -> int:
         return len(self.time)
@@ -62,9 +64,39 @@ class Labels:
         return np.array([c[:1] if c != "NF" else "N" for c in self.goes_class])
 
 
+def catalogue_span(flares: FlareList, coverage=None) -> tuple[np.datetime64, np.datetime64]:
+    """The period a flare list covers: `coverage` ``(start, end)`` if given, else ``flares.extra["coverage"]``,
+    else whole UTC days from the day of its first flare to the end of the day of its last one (a catalogue
+    lists every flare of the days it covers; what lies beyond them is unknown, not flare-free).
+
+    Raises:
+        ValueError: an empty list without `coverage`, or an end before the start.
+    """
+    cov = coverage if coverage is not None else (flares.extra or {}).get("coverage")
+    if cov is not None:
+        try:
+            a, b = (np.datetime64(c, "s") for c in cov)
+        except (TypeError, ValueError):
+            raise ValueError(f"coverage must be (start, end) times; received {cov!r}") from None
+        if np.isnat(a) or np.isnat(b) or b < a:
+            raise ValueError(f"coverage must be (start, end) with end >= start; received {cov!r}")
+        return a, b
+    if len(flares) == 0:
+        raise ValueError(f"flare list {flares.source or '(in memory)'} holds no flares: its span is unknown; pass "
+                         "coverage=(start, end)")
+    day = np.timedelta64(1, "D")
+    first = flares.start.min().astype("datetime64[D]").astype("datetime64[s]")
+    last = flares.start.max().astype("datetime64[D]").astype("datetime64[s]") + day - np.timedelta64(1, "s")
+    return first, last
+
+
 def label_times(times, flares: FlareList, *, threshold: str = "M", order: str = "string",
-                window=WINDOW) -> Labels:
+                window=WINDOW, outside: str = "raise", coverage=None) -> Labels:
     """Label image times with the original's 24-hour rule (see the module docstring).
+
+    A time whose window ``(t, t + window]`` is not inside the catalogue's span (`catalogue_span`) cannot be
+    labelled: the list does not say whether flares happened then (the shipped SWPC list has X-class flares
+    in the week before the Pandey et al. list starts), so it is never labelled "no flare".
 
     Args:
         times: image times (anything ``np.datetime64`` accepts), e.g. hourly.
@@ -72,10 +104,29 @@ def label_times(times, flares: FlareList, *, threshold: str = "M", order: str = 
         threshold: ``"M"`` (>= M1.0, the paper) or ``"C"``.
         order: ``"string"`` (faithful: largest class by string sort) or ``"flux"`` (by peak flux).
         window: the window length after t (default 23:59:59, inclusive).
+        outside: ``"raise"`` (default): such times are an error; ``"mask"``: they get ``target = -1``,
+            class ``"outside"`` and ``covered = False`` (the metrics reject -1, so they cannot pass as negatives).
+        coverage: ``(start, end)`` of the catalogue, when it is known better than from its first and last flare
+            (e.g. a synthetic list: the simulated period).
+
+    Raises:
+        ValueError: times outside the span (``outside="raise"``), or a bad `order`, `outside` or `coverage`.
     """
     if order not in ("string", "flux"):
         raise ValueError(f"order must be 'string' or 'flux'; received {order!r}")
+    if outside not in ("raise", "mask"):
+        raise ValueError(f"outside must be 'raise' or 'mask'; received {outside!r}")
     times = np.asarray(times, dtype="datetime64[s]").reshape(-1)
+    if np.isnat(times).any():
+        raise ValueError(f"times hold {int(np.isnat(times).sum())} NaT value(s); every image needs a time")
+    span_start, span_end = catalogue_span(flares, coverage)
+    covered = (times >= span_start) & (times + window <= span_end)
+    if outside == "raise" and not covered.all():
+        bad = times[~covered]
+        raise ValueError(f"{int((~covered).sum())} of {len(times)} time(s) (first {bad[0]}, last {bad[-1]}) have "
+                         f"24-hour windows outside the span of the flare list {flares.source or '(in memory)'} "
+                         f"({span_start} .. {span_end}); they cannot be labelled 'no flare'. Use times inside it, "
+                         "pass coverage=(start, end) if the list covers more, or outside='mask'")
     start = flares.start
     lo = np.searchsorted(start, times, side="right")           # first start > t
     hi = np.searchsorted(start, times + window, side="right")  # first start > t + window
@@ -103,7 +154,9 @@ def label_times(times, flares: FlareList, *, threshold: str = "M", order: str = 
         lon[i], lat[i], fstart[i] = flares.lon[best], flares.lat[best], flares.start[best]
         rest[i] = [(flares.goes_class[j], flares.lon[j], flares.lat[j]) for j in idx if j != best]
         target[i] = binarize(cls[i], threshold)
-    return Labels(times, target, cls.astype(str), lon, lat, fstart, (hi - lo).clip(min=0), rest)
+    target[~covered] = -1
+    cls[~covered] = "outside"
+    return Labels(times, target, cls.astype(str), lon, lat, fstart, (hi - lo).clip(min=0), rest, covered)
 
 
 def hourly_times(start, end, *, step_hours: int = 1) -> np.ndarray:
