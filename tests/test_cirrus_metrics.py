@@ -45,7 +45,7 @@ def test_errors_are_clear():
 def test_masked_bce_ignores_pixels():
     import keras
 
-    from solarcnn.metrics.segmentation import masked_binary_crossentropy
+    from solarcnn.training.losses import masked_binary_crossentropy
 
     loss = masked_binary_crossentropy()
     y = np.array([[1.0, 0.0, -1.0]], np.float32)

@@ -14,6 +14,10 @@
   the faithful optimiser is SGD with cycled momentum; ``cycle_momentum=False`` gives plain SGD.
 - `is_better` and `SkillCheckpoint`: keep the epoch whose validation TSS improves while HSS2
   drops by at most 0.02.
+
+The loss, the optimiser and the schedule live in `solarcnn.training` (``losses.WeightedMeanCrossEntropy``,
+``optimizers.TorchSGD``, ``schedules.one_cycle`` / ``OneCycleScheduler``) and are re-exported here under
+the names above; the oversampling, the class weights and the best-epoch rule are this track's own.
 """
 from __future__ import annotations
 
@@ -21,9 +25,12 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from ..metrics.forecast import hss, predict_labels, tss
+from ..training.losses import WeightedMeanCrossEntropy as WeightedCrossEntropy  # noqa: F401  (home: training)
+from ..training.losses import weighted_mean_loss  # noqa: F401
+from ..training.optimizers import TorchSGD  # noqa: F401  (home: training)
+from ..training.schedules import OneCycleScheduler, _cos_anneal, one_cycle  # noqa: F401  (home: training)
 
 FLARE_TRANSFORMS = ("none", "hflip", "vflip", "rotate")
 
@@ -139,153 +146,6 @@ def class_weights(n_nonflare: int, n_flare: int, *, flare_factor: int = 4, nonfl
         raise ValueError(f"class counts must be >= 0 and not both 0; received NF={n_nonflare}, FL={n_flare}")
     ratio = 1.0 - nonflare_factor * n_nonflare / (flare_factor * n_flare + nonflare_factor * n_nonflare)
     return float(ratio), float(1.0 - ratio)
-
-
-@keras.saving.register_keras_serializable(package="solarcnn")
-class WeightedCrossEntropy(keras.losses.Loss):
-    """Class-weighted softmax cross-entropy on logits, normalised by the sum of the weights.
-
-    ``loss = sum_i w[y_i] * CE_i / sum_i w[y_i]`` over the batch, PyTorch's
-    ``NLLLoss(weight=...)`` mean. (Keras ``class_weight`` would divide by the batch size.)
-
-    Args:
-        weights: per-class weights, ``(w_NF, w_FL)``.
-    """
-
-    def __init__(self, weights, name="weighted_cross_entropy", **kwargs):
-        kwargs.pop("reduction", None)
-        super().__init__(name=name, reduction="sum", **kwargs)
-        self.weights = [float(w) for w in weights]
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        logp = ops.log_softmax(y_pred, axis=-1)
-        onehot = ops.one_hot(y_true, len(self.weights), dtype=logp.dtype)
-        nll = -ops.sum(onehot * logp, axis=-1)
-        w = ops.take(ops.convert_to_tensor(self.weights, dtype=logp.dtype), y_true)
-        return ops.sum(w * nll) / ops.maximum(ops.sum(w), 1e-12)
-
-    def get_config(self):
-        return {"weights": self.weights, "name": self.name}
-
-
-def weighted_mean_loss(per_sample_losses, labels, weights) -> float:
-    """NumPy reference of the weighted mean: ``sum w[y] l / sum w[y]``."""
-    w = np.asarray(weights, float)[np.asarray(labels, int)]
-    return float(np.sum(w * np.asarray(per_sample_losses, float)) / np.sum(w))
-
-
-# ------------------------------------------------------------------------------------ optimiser
-@keras.saving.register_keras_serializable(package="solarcnn")
-class TorchSGD(keras.optimizers.Optimizer):
-    """PyTorch-style SGD: coupled L2 weight decay and a momentum the schedule can change.
-
-    Per variable, with ``g`` the gradient: ``d = g + weight_decay * theta``;
-    ``buf = momentum * buf + d`` (dampening 0; ``buf = d`` on the first step);
-    ``theta -= lr * buf``. ``momentum`` is a variable (`OneCycleScheduler` sets it every step).
-
-    Args:
-        learning_rate: initial learning rate (a schedule callback may overwrite it).
-        momentum: initial momentum.
-        weight_decay: coupled L2 coefficient on *all* trainable variables (biases and BN too).
-    """
-
-    def __init__(self, learning_rate=1e-4, momentum=0.0, weight_decay=0.0, name="torch_sgd", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"momentum and weight_decay must be >= 0; received {momentum}, {weight_decay}")
-        self.initial_momentum = float(momentum)
-        self.l2 = float(weight_decay)
-
-    def build(self, variables):
-        if self.built:
-            return
-        super().build(variables)
-        self.momentum_var = self.add_variable(shape=(), initializer=keras.initializers.Constant(self.initial_momentum),
-                                              name="momentum")
-        self.buffers = [self.add_variable_from_reference(v, "momentum_buffer") for v in variables]
-
-    def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
-        g = ops.cast(gradient, variable.dtype)
-        if self.l2:
-            g = g + self.l2 * variable
-        buf = self.buffers[self._get_variable_index(variable)]
-        mu = ops.cast(self.momentum_var, variable.dtype)
-        first = ops.cast(ops.equal(self.iterations, 0), variable.dtype)
-        new_buf = first * g + (1.0 - first) * (mu * buf + g)
-        self.assign(buf, new_buf)
-        self.assign_sub(variable, lr * new_buf)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"momentum": self.initial_momentum, "weight_decay": self.l2})
-        return cfg
-
-
-# ------------------------------------------------------------------------------------- schedule
-def _cos_anneal(start, end, pct):
-    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1.0)
-
-
-def one_cycle(step: int, total_steps: int, max_lr: float, *, pct_start: float = 0.3, div_factor: float = 25.0,
-              final_div_factor: float = 1e4, base_momentum: float = 0.85, max_momentum: float = 0.95,
-              cycle_momentum: bool = True) -> tuple[float, float | None]:
-    """Learning rate and momentum of PyTorch's ``OneCycleLR`` (two phases, cosine) at `step`.
-
-    Phase 1, steps 0 .. 0.3T-1: lr max_lr/25 -> max_lr, momentum 0.95 -> 0.85.
-    Phase 2, to step T-1: lr max_lr -> max_lr/25/1e4, momentum 0.85 -> 0.95.
-
-    Returns:
-        ``(lr, momentum)``; momentum is None when ``cycle_momentum=False``.
-    """
-    if total_steps < 2:
-        raise ValueError(f"total_steps must be >= 2; received {total_steps}")
-    if not 0 <= step < total_steps:
-        raise ValueError(f"step must be in [0, {total_steps - 1}]; received {step}")
-    initial = max_lr / div_factor
-    final = initial / final_div_factor
-    end1 = float(pct_start * total_steps) - 1
-    end2 = float(total_steps - 1)
-    if step <= end1:
-        pct = step / end1 if end1 > 0 else 1.0
-        lr, mom = _cos_anneal(initial, max_lr, pct), _cos_anneal(max_momentum, base_momentum, pct)
-    else:
-        pct = (step - end1) / (end2 - end1)
-        lr, mom = _cos_anneal(max_lr, final, pct), _cos_anneal(base_momentum, max_momentum, pct)
-    return lr, (mom if cycle_momentum else None)
-
-
-class OneCycleScheduler(keras.callbacks.Callback):
-    """Set the learning rate (and the `TorchSGD` momentum) from `one_cycle` before every batch.
-
-    Args:
-        total_steps: epochs x steps per epoch.
-        max_lr: the peak learning rate.
-        cycle_momentum: also cycle the momentum (the original's hidden behaviour; needs `TorchSGD`).
-        **kwargs: the other `one_cycle` arguments.
-    """
-
-    def __init__(self, total_steps: int, max_lr: float, *, cycle_momentum: bool = True, **kwargs):
-        super().__init__()
-        self.total_steps, self.max_lr, self.cycle_momentum, self.kwargs = total_steps, max_lr, cycle_momentum, kwargs
-        self.step = 0
-        self.history = {"lr": [], "momentum": []}
-
-    def on_train_batch_begin(self, batch, logs=None):
-        step = min(self.step, self.total_steps - 1)
-        lr, mom = one_cycle(step, self.total_steps, self.max_lr, cycle_momentum=self.cycle_momentum, **self.kwargs)
-        opt = self.model.optimizer
-        opt.learning_rate.assign(lr)
-        if mom is not None:
-            if isinstance(opt, TorchSGD) and not opt.built:
-                opt.build(self.model.trainable_variables)
-            if not hasattr(opt, "momentum_var"):
-                raise ValueError(f"cycle_momentum=True needs solarcnn.flare.TorchSGD; received {type(opt).__name__}")
-            opt.momentum_var.assign(mom)
-        self.history["lr"].append(lr)
-        self.history["momentum"].append(mom)
-        self.step += 1
 
 
 # -------------------------------------------------------------------------------- best epoch

@@ -90,24 +90,14 @@ def pixel_scores(y_true, y_pred, *, valid=None, threshold: float | None = 0.5) -
             "n_pixels": n}
 
 
-def masked_binary_crossentropy(from_logits: bool = False, ignore_value: float = -1.0):
-    """A Keras loss: binary cross-entropy averaged over pixels whose target is not `ignore_value`.
+def __getattr__(name):
+    # Deprecated alias (one release): the loss moved to `solarcnn.training.losses`, a layer above the metrics,
+    # which stay NumPy-only. Resolved by name on first use, so importing the metrics never imports Keras.
+    if name == "masked_binary_crossentropy":
+        import importlib
+        import warnings
 
-    Targets are 1 (cloud), 0 (clear) or `ignore_value` (undefined; left out of the mean). Backend-agnostic
-    (``keras.ops`` only). Use with `iou`'s ``valid`` mask for the matching metric.
-    """
-    from keras import ops
-
-    def loss(y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        w = ops.cast(ops.not_equal(y_true, ignore_value), y_pred.dtype)
-        t = y_true * w
-        if from_logits:
-            per = ops.maximum(y_pred, 0) - y_pred * t + ops.log1p(ops.exp(-ops.abs(y_pred)))
-        else:
-            p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
-            per = -(t * ops.log(p) + (1 - t) * ops.log(1 - p))
-        return ops.sum(per * w) / ops.maximum(ops.sum(w), 1.0)
-
-    loss.__name__ = "masked_bce"
-    return loss
+        warnings.warn("solarcnn.metrics.segmentation.masked_binary_crossentropy moved to "
+                      "solarcnn.training.losses.masked_binary_crossentropy", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("solarcnn.training.losses").masked_binary_crossentropy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
