@@ -118,3 +118,36 @@ def repo_root(*markers: str) -> Path:
             return p
     raise SolarCNNError(f"cannot find the solarcnn checkout (a folder with solarcnn/ and {', '.join(markers)}/); "
                         "run from the repository, where the package is installed with pip install -e .")
+
+
+PACKAGED_COURSE = "_course"   # a built wheel's copy of the checkout's course folders (tools/build_py.py)
+
+
+def course_folder(name: str) -> Path:
+    """A course folder kept beside the package: ``"data_manifests"`` or ``"notebooks"``.
+
+    From a checkout (an editable install) it is the repository's top-level folder; in an installed
+    wheel it is the copy the build put into the package (``solarcnn/_course/<name>``), found through
+    ``importlib.resources``.
+
+    Args:
+        name: the folder's name, ``"data_manifests"`` or ``"notebooks"``.
+
+    Raises:
+        ValueError: `name` is not one of those.
+        SolarCNNError: neither the checkout's folder nor the packaged copy exists.
+    """
+    from importlib.resources import files
+
+    from .errors import SolarCNNError
+
+    if name not in ("data_manifests", "notebooks"):
+        raise ValueError(f"name must be 'data_manifests' or 'notebooks'; received {name!r}")
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    packaged = Path(str(files("solarcnn").joinpath(PACKAGED_COURSE, name)))
+    if packaged.is_dir():
+        return packaged
+    raise SolarCNNError(f"{packaged}: the installed solarcnn has no {name}/ (nor is it a checkout with "
+                        f"{checkout / name}); reinstall it from a wheel built by pip wheel or python -m build")

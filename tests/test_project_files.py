@@ -7,7 +7,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names of PyPI packages whose names differ
-CONDA_NAME = {"tensorflow-cpu": "tensorflow", "matplotlib": "matplotlib-base"}
+CONDA_NAME = {"matplotlib": "matplotlib-base", "build": "python-build"}
 
 
 def _req(spec: str):
@@ -23,7 +23,7 @@ def _pyproject_requirements():
     for r in reqs:
         name, bound = _req(r)
         name = CONDA_NAME.get(name, name)
-        out[name] = bound           # tensorflow / tensorflow-cpu collapse to one conda name
+        out[name] = bound
     return out
 
 
@@ -65,9 +65,69 @@ def test_constraints_pin_every_direct_dependency():
             pins[name.lower().replace("_", "-")] = version
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = meta["dependencies"] + [r for v in meta["optional-dependencies"].values() for r in v]
-    names = {_req(r)[0].replace("_", "-") for r in reqs} - {"tensorflow"}   # tensorflow: non-Linux only
+    names = {_req(r)[0].replace("_", "-") for r in reqs}
     assert names <= set(pins), f"not pinned in constraints.txt: {sorted(names - set(pins))}"
-    assert pins["tensorflow-cpu"].startswith("2.21") and pins["keras"].startswith("3.15")
+    assert pins["tensorflow"].startswith("2.21") and pins["keras"].startswith("3.15")
+    assert "tensorflow-cpu" not in pins, "one TensorFlow distribution: tensorflow (the gpu extra adds CUDA to it)"
+
+
+def _bound(spec: str) -> tuple[int, ...]:
+    m = re.fullmatch(r">=\s*(\d+)\.(\d+)", spec.strip())
+    assert m, f"expected a lower bound like '>=3.11'; found {spec!r}"
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_requires_python_covers_the_code_and_agrees_with_environment_yml():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    bound = _bound(meta["requires-python"].split("#")[0])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python>="))
+    assert _bound(conda_python[len("python"):]) == bound, (conda_python, meta["requires-python"])
+    # modules of the standard library the package imports that appeared after 3.10
+    newer = {"tomllib": (3, 11)}
+    used = {mod: v for mod, v in newer.items()
+            for f in (ROOT / "solarcnn").rglob("*.py")
+            if re.search(rf"^\s*(import|from) {mod}\b", f.read_text(), re.M)}
+    too_old = {mod: v for mod, v in used.items() if bound < v}
+    assert not too_old, f"requires-python >= {bound} but the package imports {too_old} (module: first Python)"
+
+
+def test_extras_and_the_tensorflow_distribution():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = meta["optional-dependencies"]
+    assert {"gpu", "jax", "torch", "sunpy", "dev"} <= set(extras), sorted(extras)
+    base = {_req(r)[0] for r in meta["dependencies"]}
+    assert "tensorflow" in base and "tensorflow-cpu" not in base, sorted(base)
+    assert any(r.replace(" ", "").startswith("tensorflow[and-cuda]") for r in extras["gpu"]), extras["gpu"]
+    assert "ipywidgets" in base, "tqdm's bars need ipywidgets to render in JupyterLab"
+    assert {"jax", "torch"}.isdisjoint(base), "JAX and PyTorch are extras, not every student's download"
+    dev = {_req(r)[0] for r in extras["dev"]}
+    assert {"pytest", "nbval", "ruff", "pre-commit", "build"} <= dev, sorted(dev)
+
+
+def _extras_in(script: str, var: str = "SOLARCNN_EXTRAS") -> set[str]:
+    m = re.search(rf"{var}:-([a-z,]+)\}}", script)
+    assert m, f"no ${{{var}:-...}} default found"
+    return set(m.group(1).split(","))
+
+
+def test_setup_installs_the_course_by_default_and_ci_what_the_tests_import():
+    setup = (ROOT / "tools/setup.sh").read_text()
+    assert _extras_in(setup) == {"dev"}, "the default install is the course (TensorFlow) and the README's dev tools"
+    assert "nvidia-smi" in setup and "gpu" in setup, "setup.sh must add the gpu extra when nvidia-smi sees a GPU"
+    ci = (ROOT / ".ci/run").read_text()
+    ci_extras = _extras_in(ci)
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # every optional package the tests import needs its extra in CI
+    optional = {_req(r)[0]: extra for extra, reqs in meta["optional-dependencies"].items() if extra != "gpu"
+                for r in reqs}
+    imported = set()
+    for f in [*(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]:
+        for a, b in re.findall(r"(?:^\s*(?:import|from) (\w+))|(?:importorskip\(\"(\w+)\")", f.read_text(), re.M):
+            imported.add(a or b)
+    needed = {optional[m] for m in imported if m in optional}
+    assert {"jax", "torch"} <= needed, needed       # the suite does run JAX and PyTorch code
+    assert needed <= ci_extras, f".ci/run installs extras {sorted(ci_extras)}; the tests need {sorted(needed)}"
 
 
 def _quick_start_commands():

@@ -4,18 +4,34 @@
 #   .venv-book   Jupyter Book 1.x, kept apart (its pins differ), created by solarcnn.book.ensure_env()
 #   chromium     (apt) for the book's browser check; libopenjp2-7 (apt) for writing JPEG 2000
 # Re-running it only installs what changed. PYTHON=/path/to/python3.11 picks the interpreter.
+# What goes into .venv: the course (TensorFlow, Jupyter, the solar stack) and the dev tools the README's
+# commands use (extra "dev"). More on request, as pyproject extras: SOLARCNN_EXTRAS=dev,jax,torch,sunpy
+# (.ci/run asks for what the tests need). On a machine where nvidia-smi lists a GPU the "gpu" extra
+# (TensorFlow's CUDA libraries) is added. Extras installed once stay installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${SOLARCNN_EXTRAS:-dev,jax,torch}
-stamp=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)-$EXTRAS
+EXTRAS=${SOLARCNN_EXTRAS:-dev}
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  case ",$EXTRAS," in
+    *,gpu,*) ;;
+    *) EXTRAS="$EXTRAS,gpu"; echo "== nvidia-smi lists a GPU: adding the gpu extra (TensorFlow with CUDA)" ;;
+  esac
+fi
+hash=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
+old_hash="" old_extras=""
+{ read -r old_hash old_extras < .venv/.solarcnn-stamp; } 2>/dev/null || true
+want=$(echo "$EXTRAS" | tr ',' '\n' | sed '/^$/d' | sort -u)
+have=$(echo "$old_extras" | tr ',' '\n' | sed '/^$/d' | sort -u)
+missing=$(comm -23 <(echo "$want") <(echo "$have"))
 
-if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.solarcnn-stamp 2>/dev/null)" != "$stamp" ]; then
-  echo "== creating .venv (Python packages, pinned by requirements/constraints.txt)"
+if [ ! -x .venv/bin/python ] || [ "$old_hash" != "$hash" ] || [ -n "$missing" ]; then
+  all=$(printf '%s\n%s\n' "$want" "$have" | sed '/^$/d' | sort -u | paste -sd, -)
+  echo "== creating .venv (Python packages, pinned by requirements/constraints.txt; extras: $all)"
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".[$EXTRAS]"
-  echo "$stamp" > .venv/.solarcnn-stamp
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".[$all]"
+  echo "$hash $all" > .venv/.solarcnn-stamp
 else
   echo "== .venv is up to date"
 fi

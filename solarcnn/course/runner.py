@@ -23,17 +23,26 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ParameterError
+from ..errors import ParameterError, SolarCNNError
 from ..profiles import PROFILES, check_profile
-from ..utils import parse_value, repo_root  # noqa: F401  (runner.parse_value / repo_root: kept for callers)
+from ..utils import course_folder, parse_value, repo_root  # noqa: F401  (parse_value, repo_root: kept for callers)
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 KERNEL_NAME = "python3"
 
 
 def notebook_dir() -> Path:
-    """The checkout's ``notebooks/`` (the package is installed editable from the checkout)."""
-    return repo_root("notebooks") / "notebooks"
+    """The checkout's ``notebooks/`` (editable install), else the copy packaged into the installed wheel."""
+    return course_folder("notebooks")
+
+
+def default_run_dir(profile: str) -> Path:
+    """``runs/<profile>`` in the checkout (editable install), else in the current folder."""
+    try:
+        root = repo_root("notebooks")
+    except SolarCNNError:
+        root = Path.cwd()
+    return root / "runs" / profile
 
 
 def list_notebooks(folder: Path | None = None) -> list[Path]:
@@ -102,14 +111,16 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
         profile: a profile of `solarcnn.profiles.PROFILES`.
         parameters: extra papermill parameters, applied to every selected notebook
             (each must be declared by every selected notebook).
-        run_dir: output folder; default ``runs/<profile>`` in the checkout.
+        run_dir: output folder; default ``runs/<profile>`` in the checkout (in the current folder
+            when the package is an installed wheel).
         kernel: the Jupyter kernel name.
         cell_timeout: seconds one cell may take.
         progress: papermill's cell progress bar.
         log_output: stream the notebooks' output to this terminal.
         stop_on_error: stop at the first failing notebook (its executed copy, with the
             error in it, is kept in the run folder).
-        notebooks_dir: where the notebooks are (default: the checkout's ``notebooks/``).
+        notebooks_dir: where the notebooks are (default: the checkout's ``notebooks/``, or the copy
+            packaged into an installed wheel).
     """
     import papermill as pm
 
@@ -125,7 +136,7 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
         raise ParameterError(f"no numbered notebooks found in {folder}")
     for nb in notebooks:                      # check everything before running anything
         check_parameters(nb, {**parameters, "PROFILE": profile})
-    run_dir = Path(run_dir) if run_dir else repo_root("notebooks") / "runs" / profile
+    run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_dir, work = run_dir / "metrics", run_dir / "work"
     metrics_dir.mkdir(exist_ok=True)

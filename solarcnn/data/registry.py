@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from ..errors import ChecksumError, DataFileError, ManifestError
+from ..utils import course_folder
 from .manifest import FileEntry, Manifest, _normalise_relpath, load_manifest
 
 log = logging.getLogger("solarcnn.data")
@@ -60,11 +61,15 @@ def mirror_dir() -> Path | None:
 
 
 def manifests_dir() -> Path:
-    """Where the manifests live: ``$SOLARCNN_MANIFESTS`` if set, else the repository's ``data_manifests/``."""
+    """Where the manifests live: ``$SOLARCNN_MANIFESTS`` if set, else ``data_manifests/``.
+
+    That is the checkout's top-level folder for an editable install, and the copy packaged into an
+    installed wheel otherwise (`solarcnn.utils.course_folder`).
+    """
     env = os.environ.get(MANIFESTS_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "data_manifests"
+    return course_folder("data_manifests")
 
 
 # --------------------------------------------------------------------------- manifests
