@@ -56,7 +56,8 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
 
         warnings.warn(f"solarcnn.record: metric {name!r} is {value}; recorded as such", stacklevel=2)
     nb = notebook or current_notebook() or "interactive"
-    entry = {"value": value, "unit": unit, "description": description, "time": time.time()}
+    entry = {"value": value, "unit": unit, "description": description, "time": time.time(),
+             "backend": keras_backend()}
     _MEMORY.setdefault(nb, {})[name] = entry
     folder = os.environ.get("SOLARCNN_RESULTS_DIR")
     if folder:
@@ -72,6 +73,15 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         print(f"[recorded] {nb} · {name} = {shown}{(' ' + unit) if unit else ''}")
 
 
+def keras_backend() -> str | None:
+    """The Keras backend of this process (``"tensorflow"``, ``"jax"``, ``"torch"``), None if Keras cannot load."""
+    try:
+        import keras
+    except Exception:                    # a broken install must not stop a metric being recorded
+        return None
+    return keras.backend.backend()
+
+
 def recorded(notebook: str | None = None) -> dict:
     """The metrics recorded in this process (for one notebook, or all)."""
     if notebook is None:
@@ -80,18 +90,28 @@ def recorded(notebook: str | None = None) -> dict:
 
 
 def collect(metrics_dir: str | os.PathLike, durations: dict | None = None) -> list[dict]:
-    """Read every ``<notebook>.json`` under `metrics_dir` into table rows."""
+    """Read every ``<notebook>.json`` under `metrics_dir` into table rows.
+
+    Per notebook: ``wall_time`` (from `durations`), ``keras_backend`` (the backend `record` saw when the
+    notebook recorded its metrics), then the metrics by name.
+    """
     rows = []
     durations = durations or {}
     for path in sorted(Path(metrics_dir).glob("*.json")):
         nb = path.stem
-        for name, entry in sorted(json.loads(path.read_text()).items()):
+        entries = json.loads(path.read_text())
+        for name, entry in sorted(entries.items()):
             rows.append({"notebook": nb, "metric": name, "value": entry["value"], "unit": entry.get("unit", ""),
                          "description": entry.get("description", "")})
+        backends = sorted({e["backend"] for e in entries.values() if e.get("backend")})
+        if backends:                      # one row per notebook; two names would mean a mixed run
+            rows.append({"notebook": nb, "metric": "keras_backend", "value": ", ".join(backends), "unit": "",
+                         "description": "Keras backend the metrics were computed on"})
     for nb, seconds in sorted(durations.items()):
         rows.append({"notebook": nb, "metric": "wall_time", "value": round(seconds, 1), "unit": "s",
                      "description": "notebook execution time"})
-    rows.sort(key=lambda r: (r["notebook"], r["metric"] != "wall_time", r["metric"]))
+    first = {"wall_time": 0, "keras_backend": 1}
+    rows.sort(key=lambda r: (r["notebook"], first.get(r["metric"], 2), r["metric"]))
     return rows
 
 

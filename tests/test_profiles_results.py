@@ -59,7 +59,7 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     data = json.loads((tmp_path / "m" / "02_x.json").read_text())
     assert data["acc"]["value"] == pytest.approx(0.975) and data["n"]["value"] == 12
     rows = collect(tmp_path / "m", {"02_x": 12.34})
-    assert [r["metric"] for r in rows] == ["wall_time", "acc", "n"]
+    assert [r["metric"] for r in rows] == ["wall_time", "keras_backend", "acc", "n"]
     jpath, mpath = write_table(rows, tmp_path, header="# Results")
     md = mpath.read_text()
     assert "| 02_x | acc | 0.975 |  | accuracy |" in md and md.startswith("# Results")
@@ -69,6 +69,20 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     _, table = read_results_table(mpath)
     assert [row[4] for row in table if row[1] == "n"] == ["max \\|d\\| of files"]
     assert json.loads(jpath.read_text())[0]["value"] == 12.3
+
+
+def test_the_table_records_the_keras_backend(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("SOLARCNN_RESULTS_DIR", str(tmp_path / "m"))
+    solarcnn.record("acc", 0.5, notebook="03_y", verbose=False)
+    assert json.loads((tmp_path / "m" / "03_y.json").read_text())["acc"]["backend"] == keras.backend.backend()
+    (tmp_path / "m" / "04_z.json").write_text(json.dumps({      # two processes on two backends: both named
+        "a": {"value": 1, "backend": "jax"}, "b": {"value": 2, "backend": "torch"}, "c": {"value": 3}}))
+    rows = {(r["notebook"], r["metric"]): r["value"] for r in collect(tmp_path / "m", {"03_y": 1.0})}
+    assert rows[("03_y", "keras_backend")] == keras.backend.backend() and rows[("04_z", "keras_backend")] == "jax, torch"
+    (tmp_path / "m" / "05_old.json").write_text(json.dumps({"a": {"value": 1}}))   # metrics from before the field
+    assert ("05_old", "keras_backend") not in {(r["notebook"], r["metric"]) for r in collect(tmp_path / "m")}
 
 
 def test_record_rejects_non_numbers():
