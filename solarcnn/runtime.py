@@ -11,9 +11,11 @@ import logging
 import os
 import platform
 import random
+import subprocess
 import sys
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +33,7 @@ class RuntimeInfo:
     devices: list = field(default_factory=list)
     seed: int | None = None
     mixed_precision: bool = False
+    machine_gpus: list = field(default_factory=list)   # NVIDIA GPUs on the machine (`nvidia_gpus`)
 
     def __str__(self) -> str:
         lines = [f"solarcnn {self.versions.get('solarcnn', '?')} | Keras {self.versions.get('keras', '?')} "
@@ -67,6 +70,51 @@ def _devices(backend: str) -> list[str]:
         return []
 
 
+def nvidia_gpus() -> list[str]:
+    """The NVIDIA GPUs this machine has, whatever the Keras backend can use.
+
+    ``nvidia-smi -L`` lines (``"GPU 0: NVIDIA H100 ..."``); without ``nvidia-smi``, one entry per
+    ``/proc/driver/nvidia/gpus/<PCI address>``; empty when neither finds one.
+    """
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        gpus = [ln.strip() for ln in out.stdout.splitlines() if ln.startswith("GPU ")] if out.returncode == 0 else []
+        if gpus:
+            return gpus
+    except (OSError, subprocess.SubprocessError):
+        pass
+    proc = Path("/proc/driver/nvidia/gpus")
+    try:
+        return [f"NVIDIA GPU at PCI {p.name}" for p in sorted(proc.iterdir())] if proc.is_dir() else []
+    except OSError:
+        return []
+
+
+GPU_HINTS = {
+    "tensorflow": "install TensorFlow's CUDA libraries: pip install 'solarcnn[gpu]' (tools/setup.sh adds the gpu "
+                  "extra when nvidia-smi lists a GPU)",
+    "jax": "install JAX's CUDA build: pip install 'jax[cuda12]'",
+    "torch": "install a CUDA build of PyTorch (the pip command on pytorch.org for your CUDA version)",
+}
+
+
+def gpu_warning(backend: str, devices: list[str], machine_gpus: list[str]) -> str | None:
+    """The warning for an NVIDIA GPU the backend cannot use, or None when there is nothing to say.
+
+    Args:
+        backend: the Keras backend name.
+        devices: the devices the backend sees (``keras.distribution.list_devices()``).
+        machine_gpus: the machine's NVIDIA GPUs (`nvidia_gpus`).
+    """
+    if not machine_gpus or any("gpu" in d.lower() or "cuda" in d.lower() for d in devices):
+        return None
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return None                                  # hidden on purpose
+    return (f"this machine has {len(machine_gpus)} NVIDIA GPU(s) ({machine_gpus[0]}), but the {backend} backend "
+            f"sees only {', '.join(devices) or 'the CPU'}: models will train on the CPU. To use the GPU, "
+            f"{GPU_HINTS.get(backend, 'install a CUDA build of the backend')}.")
+
+
 def _check_versions(versions: dict) -> None:
     for mod, minimum in MIN_VERSIONS.items():
         v = versions.get(mod)
@@ -84,7 +132,9 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
 
     Seeds Python, NumPy and Keras (and through Keras the backend), quietens
     framework logging, loads the package's matplotlib style, optionally turns
-    on mixed precision, and reports versions and devices.
+    on mixed precision, and reports versions and the devices the backend sees. Warns
+    (``RuntimeWarning``) when the machine has an NVIDIA GPU the backend cannot use, with the
+    install command that fixes it (`gpu_warning`).
 
     Args:
         seed: the random seed; `None` leaves the generators unseeded.
@@ -125,9 +175,12 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
         versions[backend] = _version(backend_module)
     _check_versions(versions)
     info = RuntimeInfo(backend=backend, versions=versions, devices=_devices(backend), seed=seed,
-                       mixed_precision=mixed_precision)
+                       mixed_precision=mixed_precision, machine_gpus=nvidia_gpus())
     if verbose:
         print(info)
+    message = gpu_warning(backend, info.devices, info.machine_gpus)
+    if message:
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return info
 
 

@@ -142,3 +142,64 @@ def test_synthetic_errors():
         synthetic.get("sunspot_disk", seed=-1)
     with pytest.raises(ValueError, match="received 4"):
         synthetic.get("sunspot_disk", size=4)
+
+
+# --------------------------------------------------------------------------- GPU probe and warning
+def _fake_run(stdout, returncode=0):
+    import subprocess
+
+    def run(cmd, **kw):
+        assert cmd[:2] == ["nvidia-smi", "-L"]
+        return subprocess.CompletedProcess(cmd, returncode, stdout=stdout, stderr="")
+    return run
+
+
+def test_nvidia_gpus_reads_nvidia_smi_then_proc(monkeypatch, tmp_path):
+    from solarcnn import runtime
+
+    smi = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1234)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-5678)\n"
+    monkeypatch.setattr(runtime.subprocess, "run", _fake_run(smi))
+    assert runtime.nvidia_gpus() == smi.strip().splitlines()
+
+    def missing(cmd, **kw):
+        raise FileNotFoundError(cmd[0])
+    monkeypatch.setattr(runtime.subprocess, "run", missing)
+    proc = tmp_path / "gpus"
+    (proc / "0000:3b:00.0").mkdir(parents=True)
+    real_path = runtime.Path
+    monkeypatch.setattr(runtime, "Path", lambda p: proc if p == "/proc/driver/nvidia/gpus" else real_path(p))
+    assert runtime.nvidia_gpus() == ["NVIDIA GPU at PCI 0000:3b:00.0"]
+    proc.joinpath("0000:3b:00.0").rmdir()
+    assert runtime.nvidia_gpus() == []
+
+
+def test_gpu_warning_only_when_a_gpu_is_unused(monkeypatch):
+    from solarcnn.runtime import gpu_warning
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = ["GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-1)"]
+    msg = gpu_warning("tensorflow", ["cpu:0"], gpus)
+    assert "1 NVIDIA GPU" in msg and "A100" in msg and "solarcnn[gpu]" in msg and "cpu:0" in msg
+    assert "jax[cuda12]" in gpu_warning("jax", ["cpu:0"], gpus)
+    assert gpu_warning("tensorflow", ["cpu:0", "gpu:0"], gpus) is None        # the backend uses it
+    assert gpu_warning("torch", ["cuda:0"], gpus) is None
+    assert gpu_warning("tensorflow", ["cpu:0"], []) is None                   # no GPU on the machine
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert gpu_warning("tensorflow", ["cpu:0"], gpus) is None                 # hidden on purpose
+
+
+def test_setup_warns_when_the_backend_cannot_use_the_machines_gpu(monkeypatch, capsys):
+    import warnings
+
+    from solarcnn import runtime
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(runtime, "nvidia_gpus", lambda: ["GPU 0: NVIDIA L4 (UUID: GPU-9)"])
+    monkeypatch.setattr(runtime, "_devices", lambda backend: ["cpu:0"])
+    with pytest.warns(RuntimeWarning, match=r"1 NVIDIA GPU\(s\) \(GPU 0: NVIDIA L4.*sees only cpu:0"):
+        info = solarcnn.setup(seed=1, verbose=True, style=False)
+    assert info.machine_gpus == ["GPU 0: NVIDIA L4 (UUID: GPU-9)"] and "devices: cpu:0" in capsys.readouterr().out
+    monkeypatch.setattr(runtime, "_devices", lambda backend: ["cpu:0", "gpu:0"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        solarcnn.setup(seed=1, verbose=False, style=False)                    # uses the GPU: no warning
