@@ -26,18 +26,14 @@ from pathlib import Path
 import numpy as np
 
 MIRROR_ENV = "SOLARCNN_DATA_MIRROR"
-DEFAULT_MIRROR = Path("/work/shared/data")
 
 
-def _data_path(dataset: str, relpath: str, mirror_sub: str) -> Path:
-    """A file of the data registry (``solarcnn.data.fetch``), or the local mirror while it is missing."""
-    try:
-        from solarcnn.data import fetch
+def _data_path(dataset: str, relpath: str) -> Path:
+    """A file of the data registry (``solarcnn.data.fetch``, which reads ``$SOLARCNN_DATA_MIRROR`` when set);
+    a registry error (not fetched, checksum mismatch) stops the benchmark with its message."""
+    from solarcnn.data import fetch
 
-        return Path(fetch(dataset, relpath))
-    except Exception:
-        root = Path(os.environ.get(MIRROR_ENV, DEFAULT_MIRROR))
-        return root / mirror_sub / relpath
+    return Path(fetch(dataset, relpath))
 
 
 def _cores() -> int:
@@ -100,7 +96,7 @@ def reference_fits_prep(files: list[Path], labels: list[int], size: int = 256) -
 
 
 def _slic_tree(workdir: Path, copies: int) -> tuple[Path, list[Path], list[int]]:
-    src = _data_path("hinode_sot", "FG20111008_111533.0.fits.gz", "hinode_sot").parent
+    src = _data_path("hinode_sot", "FG20111008_111533.0.fits.gz").parent
     originals = sorted(src.glob("*.fits.gz"))
     if not originals:
         raise FileNotFoundError(f"{src}: no Hinode/SOT *.fits.gz files found (set {MIRROR_ENV})")
@@ -281,7 +277,7 @@ def _deepcam_dataset_class():
 def bench_deepcam_loader(workdir: Path, quick: bool, batch: int = 2) -> dict:
     n = 8 if quick else 16
     files = write_deepcam_files(workdir / "deepcam", n)
-    stats = _data_path("deepcam_stats", "stats.h5", "climate")
+    stats = _data_path("deepcam_stats", "stats.h5")
     cls, where = _deepcam_dataset_class()
     if cls is None:
         return {"name": "deepcam_loader", "error": f"package side not available: {where}"}

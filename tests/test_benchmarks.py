@@ -116,15 +116,19 @@ def test_unknown_benchmark_and_backend_are_clear_errors():
         runner.resolve_backends("tensorflow,mxnet", gpu=False)
 
 
-def test_cli_module_registers_bench_subcommand():
-    import argparse
+def test_solarcnn_bench_passes_its_arguments_to_the_suite(monkeypatch):
+    """``solarcnn bench ARGS`` runs ``python -m benchmarks ARGS`` in the checkout; the suite parses ARGS."""
+    from solarcnn.course import bench_cli
+    from solarcnn.course.cli import build_parser
 
-    from benchmarks import cli
-
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["bench", "--quick", "fits_prep"])
-    assert args.func is runner.run_from_args and args.quick and args.names == ["fits_prep"]
+    args = build_parser().parse_args(["bench", "--quick", "fits_prep"])
+    assert args.func is bench_cli._cli and args.args == ["--quick", "fits_prep"]
+    calls = []
+    monkeypatch.setattr(bench_cli.subprocess, "call", lambda cmd, cwd: calls.append((cmd, cwd)) or 0)
+    assert bench_cli._cli(args) == 0
+    assert calls == [([sys.executable, "-m", "benchmarks", "--quick", "fits_prep"], REPO)]
+    suite = runner.build_parser().parse_args(args.args)
+    assert suite.quick and suite.names == ["fits_prep"]
 
 
 def test_markdown_report_from_a_fake_result():
@@ -194,10 +198,7 @@ def test_keras_and_torch_quick_configs_have_same_params_and_flops(name):
     from benchmarks.models import config
 
     cfg = config(name, "quick")
-    try:
-        km = getattr(models, cfg["builder"])(input_shape=cfg["input_shape"], **cfg["keras_kw"])
-    except (ImportError, AttributeError) as exc:   # the track's builder not merged yet
-        pytest.skip(f"{cfg['builder']} not available: {exc}")
+    km = getattr(models, cfg["builder"])(input_shape=cfg["input_shape"], **cfg["keras_kw"])   # an error fails
     tm = torch_models.BUILDERS[name](**cfg["torch"])
     k_params = int(sum(np.prod(v.shape) for v in km.trainable_weights))
     assert k_params == torch_models.count_trainable(tm)

@@ -10,7 +10,7 @@ from solarcnn.errors import DataFileError
 
 @pytest.fixture(scope="module")
 def wsiseg_dir(tmp_path_factory):
-    os.environ.setdefault("SOLARCNN_DATA_MIRROR", "/work/shared/data")
+    # the mirror comes from $SOLARCNN_DATA_MIRROR (conftest.py sets ../shared/data beside the checkout)
     os.environ.setdefault("SOLARCNN_CACHE", str(tmp_path_factory.mktemp("cache")))
     from solarcnn.data import fetch
 
