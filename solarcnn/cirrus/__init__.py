@@ -8,7 +8,7 @@ Modules:
 - `split`        leakage-safe splits (sequences kept together, no sampling with replacement)
 - `data`         the synthetic LWIR data set, built in a work folder when missing
 - `wsiseg`       the real WSISEG all-sky set: red/blue-ratio input, ignore mask, threshold baseline
-- `uncertainty`  Monte-Carlo dropout and ensemble predictive maps
+- `uncertainty`  Monte-Carlo dropout predictive maps and their entropy
 - `search`       Optuna search of the U-Net (space, pruning callback, objective, plots) for notebook 07
 
 Specification: ``reference/cirrus.md``.

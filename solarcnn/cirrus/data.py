@@ -151,8 +151,3 @@ def true_masks(generator, paths, shape=(128, 160)) -> np.ndarray:
         s = generator.sample(int(hdr["GENINDEX"]))
         out.append(rebin(s.extra["cloud_truth"].astype(np.float32), shape) >= 0.5)
     return np.stack(out).astype(np.int8)
-
-
-def default_jobs() -> int:
-    """Worker processes for data preparation: all cores, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))

@@ -1,8 +1,8 @@
-"""Probabilistic segmentation: Monte-Carlo dropout and deep-ensemble predictive maps. Notebook 04.
+"""Probabilistic segmentation: Monte-Carlo dropout predictive maps. Notebook 04.
 
 The U-Net's sigmoid output is a per-pixel probability, but one network's probability says nothing about
 how sure the *model* is. Monte-Carlo dropout (Gal & Ghahramani 2016) keeps dropout active at prediction
-time and repeats the prediction; an ensemble trains several networks. The spread (standard deviation)
+time and repeats the prediction. The spread (standard deviation)
 of the predictions, or the entropy of their mean, is the uncertainty map.
 """
 from __future__ import annotations
@@ -45,18 +45,6 @@ def mc_dropout_predict(model, x, *, n_samples: int = 20, batch_size: int = 16, f
         out = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=True))
                for i in range(0, len(x), batch_size)]
         p = np.concatenate(out)
-        preds.append(1 / (1 + np.exp(-p)) if from_logits else p)
-    preds = np.stack(preds)
-    return preds.mean(axis=0), preds.std(axis=0)
-
-
-def ensemble_predict(models, x, *, batch_size: int = 16, from_logits: bool = False):
-    """Mean and standard deviation of the predictions of several trained models."""
-    if len(models) < 2:
-        raise ValueError(f"an ensemble needs at least 2 models; received {len(models)}")
-    preds = []
-    for m in models:
-        p = m.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0)
         preds.append(1 / (1 + np.exp(-p)) if from_logits else p)
     preds = np.stack(preds)
     return preds.mean(axis=0), preds.std(axis=0)

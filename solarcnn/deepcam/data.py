@@ -564,10 +564,6 @@ class CamDataset(_pydataset_base()):
     def __len__(self) -> int:
         return math.ceil(len(self._indices()) / self.batch_size)
 
-    @property
-    def num_batches(self) -> int:
-        return len(self)
-
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffling order of `epoch` (used when resuming)."""
         self.epoch = int(epoch)
