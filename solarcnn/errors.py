@@ -30,6 +30,11 @@ class ChecksumError(DataFileError):
     """A file's SHA-256 (or size) is not the one its manifest declares."""
 
 
+class DataLayoutError(DataFileError):
+    """A data folder is not in the layout of the original project (``path`` is the folder, ``problem`` says
+    what is missing or wrong and how the folder should look)."""
+
+
 class ManifestError(SolarCNNError, ValueError):
     """A data manifest is malformed or names an unknown data set or file."""
 

@@ -1,0 +1,93 @@
+"""The common interface of the real-data readers: a folder in an original project's layout.
+
+Each track has ``<track>/archive.py`` with ``open_archive(data_dir, ...)``, which validates the folder up front
+(one `solarcnn.errors.DataLayoutError` naming the folder and what is missing or wrong) and returns an
+`Archive` subclass holding what the track's loaders need. Every archive has:
+
+- ``files``: the data files it found (absolute paths, sorted);
+- ``source``: the folder's absolute path (recorded by the notebooks as ``data_source``);
+- ``describe()``: a few lines saying what the folder holds, for the notebook's first output.
+
+`ASSEMBLE` holds, for the tracks whose data have no public bulk download (Slic, CIRRUS), how to assemble the
+folder; their readers' errors and ``solarcnn archive`` print it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataLayoutError
+
+ASSEMBLE = {
+    "slic": (
+        "Slic has no public bulk download (the Hinode/SOT archive at https://sdc.uio.no/sdc/ and JAXA's DARTS "
+        "need queries per observation; the original's prepared npz files were never published). Assemble the "
+        "folder yourself: one sub-folder per class holding FITS files (.fits or .fits.gz), e.g. "
+        "DATA/filaments/, DATA/flares/, DATA/prominences/, DATA/quiet/, DATA/sunspots/ (labels are the sorted "
+        "folder names, as the original data.py reads them), or put the original's prepared "
+        "solar_train_data.npz and solar_test_data.npz in DATA/."),
+    "cirrus": (
+        "CIRRUS has no public bulk download (the authors' RENATER filesender links have expired). Assemble the "
+        "folder yourself from raw 512x640 14-bit LWIR FITS frames: for classification DATA/clear/ and "
+        "DATA/cloudy/; for segmentation one folder of (cloudy) frames, DATA/*.fits, whose ground-truth masks the "
+        "package generates as the paper does (rebin 4x4, /2**14, ZScale, LogStretch, Otsu)."),
+}
+
+
+def require_folder(root, track: str, layout: str) -> Path:
+    """`root` as an absolute `Path`, or a `DataLayoutError` when it is not an existing folder.
+
+    Args:
+        root: the user's ``data_dir``.
+        track: the track's name (for the message).
+        layout: one line describing the expected layout.
+    """
+    if root is None:
+        raise DataLayoutError("data_dir", f"no folder given; the {track} reader needs {layout}")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataLayoutError(path, f"folder not found; the {track} reader needs {layout}")
+    if not path.is_dir():
+        raise DataLayoutError(path, f"is a file, not a folder; the {track} reader needs {layout}")
+    return path.resolve()
+
+
+def examples(paths, root=None, k: int = 3) -> str:
+    """Up to `k` names of `paths` (relative to `root` when given), for messages."""
+    paths = list(paths)
+    names = [os.path.relpath(p, root) if root is not None else str(p) for p in paths[:k]]
+    more = f" and {len(paths) - k} more" if len(paths) > k else ""
+    return ", ".join(names) + more
+
+
+@dataclass
+class Archive:
+    """A validated data folder in an original project's layout.
+
+    Attributes:
+        root: the folder (absolute).
+        files: its data files (absolute, sorted).
+        track: ``"slic"``, ``"cirrus"``, ``"deepcam"`` or ``"flare"``.
+        layout: the layout found, in words (e.g. ``"class folders of FITS files"``).
+        details: extra lines for `describe`.
+    """
+
+    root: Path
+    files: list
+    track: str
+    layout: str
+    details: list = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """The folder's absolute path (what the notebooks record as ``data_source``)."""
+        return str(self.root)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> str:
+        """What the folder holds, in a few lines."""
+        lines = [f"{self.track} data: {self.source}", f"  layout: {self.layout}", f"  files: {len(self.files)}"]
+        return "\n".join(lines + [f"  {d}" for d in self.details])
