@@ -685,6 +685,19 @@ def test_flare_image_readers_name_the_file(tmp_path):
     with pytest.raises(DataFileError) as err:
         read_hmi_magnetogram(nan)
     assert str(nan) in str(err.value)
+    inf = tmp_path / "inf.fits"
+    data = np.ones((16, 16), np.float32)
+    data[3, 3] = np.inf
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["BUNIT"] = "Gauss"
+    hdu.writeto(inf)
+    with pytest.raises(DataFileError, match="inf") as err:
+        read_hmi_magnetogram(inf)
+    assert str(inf) in str(err.value)
+    from solarcnn.flare.images import magnetogram_to_uint8
+
+    with pytest.raises(ValueError, match="inf"):
+        magnetogram_to_uint8(data, size=None)
     for payload in (b"", b"{}", b"[1, 2]", b'{"date": "yesterday"}'):
         with pytest.raises(DataFileError, match="getClosestImage"):
             parse_closest_image(payload, source_url="http://x/getClosestImage")

@@ -36,7 +36,7 @@ def read_hmi_magnetogram(path: str | os.PathLike, *, north_up: bool = True):
         ``(left, right, bottom, top)`` extent in arcsec of the returned array (for `imshow_solar`).
 
     Raises:
-        DataFileError: unreadable file, not 2-D, not in Gauss (``BUNIT``), or no finite pixel.
+        DataFileError: unreadable file, not 2-D, not in Gauss (``BUNIT``), no finite pixel, or inf pixels.
     """
     path = Path(path)
     data, header = read_fits(path, dtype="float32")
@@ -47,6 +47,9 @@ def read_hmi_magnetogram(path: str | os.PathLike, *, north_up: bool = True):
         raise DataFileError(path, f"BUNIT is {header.get('BUNIT')!r}, not 'Gauss': not a line-of-sight magnetogram")
     if not np.isfinite(data).any():
         raise DataFileError(path, "magnetogram holds no finite pixel (all NaN)")
+    n_inf = int(np.isinf(data).sum())
+    if n_inf:
+        raise DataFileError(path, f"magnetogram holds {n_inf} inf pixel(s) (off-disk pixels are NaN, never inf)")
     ny, nx = data.shape
     cdelt1 = float(header.get("CDELT1", 1.0) or 1.0)
     cdelt2 = float(header.get("CDELT2", 1.0) or 1.0)

@@ -60,6 +60,9 @@ def magnetogram_to_uint8(data: np.ndarray, *, clip_gauss: float = CLIP_GAUSS, si
         raise ValueError(f"clip_gauss must be > 0; received {clip_gauss!r}")
     if not 0 <= off_disk <= 255:
         raise ValueError(f"off_disk must be a grey level 0..255; received {off_disk!r}")
+    if np.isinf(data).any():
+        raise ValueError(f"data holds {int(np.isinf(data).sum())} inf pixel(s); a magnetogram has finite values "
+                         "on the disk and NaN off it")
     scaled = np.rint((np.clip(data, -clip_gauss, clip_gauss) + clip_gauss) / (2 * clip_gauss) * 255.0)
     scaled = np.where(np.isnan(data), float(off_disk), scaled)
     if size is not None:
