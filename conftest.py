@@ -33,6 +33,9 @@ def pytest_configure(config):
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SOLARCNN_RESULTS_DIR", str(RUN_DIR / "metrics"))
     os.environ.setdefault("SOLARCNN_WORKDIR", str(RUN_DIR / "work"))
+    # The notebooks' exercise checks (solarcnn.exercises.check) raise when an answer is wrong: CI runs every
+    # check against its solution, so a solution that no longer passes its check fails the notebook.
+    os.environ.setdefault("SOLARCNN_EXERCISES_STRICT", "1")
 
 
 def _is_nbval(item) -> bool:

@@ -11,6 +11,7 @@ reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages:
 - ``solarcnn.training``   schedules, optimisers, callbacks shared by the tracks
 - ``solarcnn.slic`` / ``cirrus`` / ``deepcam`` / ``flare``   one track each
 - ``solarcnn.course``     the course tooling: notebook runner, book builder, the ``solarcnn`` command
+- ``solarcnn.exercises``  the notebooks' self-checking exercises (``solarcnn.exercises.check("02.1", ...)``)
 """
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ def _synthetic_generator(name: str, **options):
 
 # The data registry (layer 2) builds derived sets with the generators of layer 3: the top floor connects them.
 _use_generators(_synthetic_generator)
+
+
+def __getattr__(name: str):
+    """``solarcnn.exercises`` (the self-checking exercises, `solarcnn.course.exercises`), imported on first use."""
+    if name == "exercises":
+        from .course import exercises
+
+        return exercises
+    raise AttributeError(f"module 'solarcnn' has no attribute {name!r}")
 
 __all__ = ["setup", "record", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
            "ManifestError", "ParameterError"]
