@@ -36,11 +36,12 @@ class RuntimeInfo:
     machine_gpus: list = field(default_factory=list)   # NVIDIA GPUs on the machine (`nvidia_gpus`)
 
     def __str__(self) -> str:
+        mixed = "on (mixed_bfloat16/float16)" if self.mixed_precision else "off"
         lines = [f"solarcnn {self.versions.get('solarcnn', '?')} | Keras {self.versions.get('keras', '?')} "
                  f"| backend {self.backend} {self.versions.get(self.backend, '')}".rstrip(),
                  f"Python {platform.python_version()} | NumPy {self.versions.get('numpy', '?')} "
                  f"| devices: {', '.join(self.devices) or 'cpu'}",
-                 f"seed {self.seed} | mixed precision {'on (mixed_bfloat16/float16)' if self.mixed_precision else 'off'}"]
+                 f"seed {self.seed} | mixed precision {mixed}"]
         return "\n".join(lines)
 
 

@@ -45,7 +45,8 @@ def test_environment_yml_parses_and_agrees_with_pyproject():
 
 def test_environment_yml_has_a_comment_per_package():
     lines = [ln for ln in (ROOT / "environment.yml").read_text().splitlines() if re.match(r"^\s+- [a-z]", ln)]
-    uncommented = [ln.strip() for ln in lines if "#" not in ln and ln.strip() not in ("- pip", "- pip:", "- conda-forge")]
+    bare = ("- pip", "- pip:", "- conda-forge")
+    uncommented = [ln.strip() for ln in lines if "#" not in ln and ln.strip() not in bare]
     assert not uncommented, f"packages without a comment naming the notebook that needs them: {uncommented}"
 
 
@@ -152,3 +153,23 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_command():
 def test_ci_script_fails_on_no_tests_collected():
     script = (ROOT / "tools/test.sh").read_text()
     assert re.search(r'"\$rc" = 5', script) and "set -euo pipefail" in (ROOT / ".ci/run").read_text()
+
+
+def test_license_and_citation_agree_with_pyproject():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    licence = (ROOT / "LICENSE").read_text()
+    assert meta["license"] == "MIT" and licence.startswith("MIT License")
+    assert re.search(r"Copyright \(c\) 20\d\d solarcnn developers", licence)
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["message"]
+    assert cff["version"] == meta["version"] and cff["license"] == meta["license"]
+    assert cff["authors"] == [{"name": a["name"]} for a in meta["authors"]]
+    refs = cff["references"]
+    # the four tracks' papers: Slic, CIRRUS, DeepCAM, full-disk flare prediction (README "Citing the science")
+    readme = (ROOT / "README.md").read_text().split("## Citing the science", 1)[1]
+    for family in ("Armstrong", "Sommer", "Kurth", "Pandey"):
+        assert family in readme
+        (ref,) = [r for r in refs if r["authors"][0].get("family-names") == family]
+        assert ref["title"] and ref["year"] and ref["type"] in ("article", "conference-paper")
+        ids = [ref.get("doi", "")] + [i["value"] for i in ref.get("identifiers", [])]
+        assert any(re.fullmatch(r"10\.\d{4,}/\S+|arXiv:\d{4}\.\d{4,5}", i) for i in ids), (family, ids)
