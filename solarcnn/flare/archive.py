@@ -286,7 +286,7 @@ def download_hmi(out_dir, start, end, *, cadence_minutes: int = 60, source=HMI_M
 
     Args:
         out_dir: the archive folder (created); ``YYYY/MM/DD/HMI.m...jpg`` files and the index go there,
-            JP2 files to ``out_dir/.jp2/`` while they are converted (kept with `keep_jp2`).
+            JP2 files to ``out_dir/.helioviewer-jp2/`` while they are converted (kept with `keep_jp2`).
         start, end: the first and last request times (UTC, inclusive), e.g. ``"2011-01-01"``,
             ``"2011-01-31T23:00"``.
         cadence_minutes: the request grid (60: the paper's hourly data set).
@@ -330,7 +330,7 @@ def download_hmi(out_dir, start, end, *, cadence_minutes: int = 60, source=HMI_M
             report.no_image[str(t)] = missing[str(t)] = why
             _write_missing(out, missing)
             continue
-        jp2_rel = ".jp2/" + image_filename(t, "jp2")
+        jp2_rel = ".helioviewer-jp2/" + image_filename(t, "jp2")
         jp2 = dl.fetch(jp2_request_url(t, sid, base_url=base_url), jp2_rel,
                        check=lambda p, t=t: check_hmi_jp2(p, sid, requested=t))
         image = read_jp2(jp2, size=size)
