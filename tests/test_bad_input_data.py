@@ -757,3 +757,111 @@ def test_builders_reject_bad_arguments_showing_the_value(builder, base, cases):
         with pytest.raises(ValueError) as err:
             build(**kwargs)
         assert repr(value) in str(err.value) or str(value) in str(err.value), (build_name, name, value)
+
+
+# =========================================================================================================
+# More readers: DeepCAM samples and stats, CIRRUS loaders, generator output paths
+# =========================================================================================================
+@pytest.mark.parametrize("case", ["empty", "junk", "truncated", "no_labels", "rank2", "channels", "label_shape"])
+def test_read_sample_bad_files(tmp_path, case):
+    import h5py
+
+    from solarcnn.deepcam.data import read_sample, sample_shape
+
+    p = tmp_path / "data-bad.h5"
+    if case == "empty":
+        p.write_bytes(b"")
+    elif case == "junk":
+        p.write_bytes(b"\x89HDF junk" * 100)
+    elif case == "truncated":
+        write_cam(p, np.zeros((8, 8)))
+        p.write_bytes(p.read_bytes()[:1500])
+    else:
+        with h5py.File(p, "w") as fh:
+            fh["climate/data"] = {"rank2": np.ones((8, 8), np.float32),
+                                  "channels": np.ones((8, 8, 3), np.float32)}.get(case, np.ones((8, 8, 16), np.float32))
+            if case != "no_labels":
+                fh["climate/labels_0"] = np.zeros((4, 4) if case == "label_shape" else (8, 8), np.float32)
+    before = tree_hash(tmp_path)
+    with pytest.raises(DataFileError) as err:
+        read_sample(p)
+    assert str(p) in str(err.value)
+    if case in ("empty", "junk", "rank2"):
+        with pytest.raises(DataFileError):
+            sample_shape(p)
+    assert tree_hash(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["missing_field", "shape", "max_le_min"])
+def test_read_stats_bad_files(tmp_path, case):
+    import h5py
+
+    from solarcnn.deepcam.data import read_stats
+
+    p = tmp_path / "stats.h5"
+    with h5py.File(p, "w") as fh:
+        fh["climate/count"] = np.int64(3)
+        for f in ("mean", "sqmean", "minval", "maxval"):
+            if case == "missing_field" and f == "sqmean":
+                continue
+            n = 8 if case == "shape" and f == "mean" else 16
+            fh[f"climate/{f}"] = np.zeros(n, np.float32) if f != "maxval" or case == "max_le_min" \
+                else np.ones(n, np.float32)
+    with pytest.raises(DataFileError) as err:
+        read_stats(p)
+    assert str(p) in str(err.value)
+
+
+def test_camdataset_mixed_shapes_name_the_file(tmp_path):
+    from solarcnn.deepcam.data import CamDataset
+
+    write_cam(tmp_path / "data-0.h5", np.zeros((8, 8)))
+    write_cam(tmp_path / "data-1.h5", np.zeros((4, 4)), np.ones((4, 4, 16), np.float32))
+    ds = CamDataset(tmp_path, {"minval": np.zeros(16), "maxval": np.ones(16)}, batch_size=2, shuffle=False,
+                    read_threads=1)
+    with pytest.raises(DataFileError) as err:
+        ds[0]
+    assert "data-1.h5" in str(err.value)
+
+
+def test_cirrus_load_binned_shape_mismatch_and_bad_label(tmp_path):
+    from solarcnn.cirrus.data import load_binned
+
+    a = write_fits(tmp_path / "a_binned.fits", cirrus_frame(0), SKYCOND="CLEAR")
+    b = write_fits(tmp_path / "b_binned.fits", cirrus_frame(1, (64, 80)), SKYCOND="CLOUDY")
+    c = write_fits(tmp_path / "c_binned.fits", cirrus_frame(2), SKYCOND="FOGGY")
+    with pytest.raises(DataFileError, match="shape") as err:
+        load_binned([a, b])
+    assert str(b) in str(err.value)
+    with pytest.raises(DataFileError, match="SKYCOND") as err:
+        load_binned([a, c])
+    assert str(c) in str(err.value)
+
+
+def test_generator_output_path_is_a_file(tmp_path):
+    from solarcnn.synthetic import get
+
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    with pytest.raises(DataFileError, match="not a folder"):
+        get("cam5", size=(16, 16)).write(f, 1, progress=False)
+    assert f.read_text() == "keep me"
+
+
+def test_slic_constant_and_zero_frames_are_skipped_with_reason(tmp_path):
+    from solarcnn.slic.prep import prepare_directory
+
+    src = slic_tree(tmp_path / "src", n=1)
+    const = write_fits(src / "quiet" / "const.fits", np.full((32, 32), 7.0))
+    zero = frame(3)
+    zero[0, 0] = 0
+    zero = write_fits(src / "quiet" / "zero.fits", zero)
+    rep = prepare_directory(src, tmp_path / "out", size=16, progress=False)
+    assert "blank" in rep.skipped[str(const)] and "zero" in rep.skipped[str(zero)]
+
+
+def test_flare_model_wrong_channels():
+    from solarcnn.models import build_flare_model
+
+    with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
+        build_flare_model("resnet34", input_shape=(32, 32, 3), width=0.125)
