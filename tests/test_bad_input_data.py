@@ -865,3 +865,14 @@ def test_flare_model_wrong_channels():
 
     with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
         build_flare_model("resnet34", input_shape=(32, 32, 3), width=0.125)
+
+
+@pytest.mark.parametrize("where", ["logits", "labels"])
+def test_deepcam_iou_rejects_non_finite(where):
+    from solarcnn.metrics.deepcam import deepcam_iou
+
+    y = np.zeros((1, 4, 4), np.float32)
+    logits = np.zeros((1, 4, 4, 3), np.float32)
+    (logits if where == "logits" else y)[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        deepcam_iou(y, logits)

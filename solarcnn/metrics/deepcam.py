@@ -16,8 +16,12 @@ TARGET_IOU = 0.82
 CLASS_NAMES = ("background", "tropical cyclone", "atmospheric river")
 
 
-def _as_labels(y_pred, num_classes: int) -> np.ndarray:
+def _as_labels(y_pred, num_classes: int, what: str = "y_pred") -> np.ndarray:
     y_pred = np.asarray(y_pred)
+    if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+        n_bad = int(y_pred.size - np.count_nonzero(np.isfinite(y_pred)))
+        raise ValueError(f"{what} holds {n_bad} NaN or inf value(s): the model diverged or read bad input; an "
+                         "argmax of them would be a silent 'background'")
     if y_pred.ndim >= 2 and y_pred.shape[-1] == num_classes and np.issubdtype(y_pred.dtype, np.floating):
         return np.argmax(y_pred, axis=-1)      # logits or probabilities (argmax of softmax = argmax of logits)
     return y_pred.astype(np.int64)
@@ -33,7 +37,11 @@ def deepcam_iou_per_class(y_true, y_pred, num_classes: int = 3, *, per_sample: b
         per_sample: True (the v1.0 benchmark): shape ``(batch, num_classes)``; False (v0.7): pixels of
             the whole batch pooled, shape ``(num_classes,)``.
     """
-    y_true = np.asarray(y_true).astype(np.int64)
+    y_true = np.asarray(y_true)
+    if np.issubdtype(y_true.dtype, np.floating) and not np.isfinite(y_true).all():
+        raise ValueError(f"y_true holds {int(y_true.size - np.count_nonzero(np.isfinite(y_true)))} NaN or inf "
+                         "value(s); labels must be the classes 0..num_classes-1")
+    y_true = y_true.astype(np.int64)
     y_pred = _as_labels(y_pred, num_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"labels and predictions must have the same shape; received {y_true.shape} and "
