@@ -32,5 +32,7 @@ def _generate(args) -> int:
 
     gen = get(args.name, seed=args.seed, **{k: parse_value(v) for k, v in args.option})
     paths = gen.write(args.directory, args.n, start=args.start, n_jobs=args.jobs)
-    print(f"wrote {len(paths)} file(s) to {args.directory}")
+    kept = len(gen.reused)
+    print(f"wrote {len(paths) - kept} file(s) to {args.directory}"
+          + (f", kept {kept} existing file(s) made with the same settings" if kept else ""))
     return 0
