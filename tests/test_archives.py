@@ -316,3 +316,21 @@ def test_flare_wrong_layouts(flare_folder, tmp_path):
     layout_error(lambda: open_archive(moved), moved, "another day's folder", src.name)
     arch = open_archive(flare_folder)
     layout_error(lambda: arch.__class__.labels(arch), flare_folder, "no Fold*_{train,val}.csv", "goes_flares")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_archive_command(slic_folder, capsys):
+    from solarcnn.course.cli import main
+
+    assert main(["archive", "check", "slic", str(slic_folder)]) == 0
+    assert "classes (label order): 0 filaments (2)" in capsys.readouterr().out
+    assert main(["archive", "check", "cirrus", str(slic_folder / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "nope: folder not found" in err and "no public bulk download" in err
+    for track in ("slic", "cirrus"):
+        assert main(["archive", "download", track, "x"]) == 2
+        assert "no public bulk download" in capsys.readouterr().err
+    assert main(["archive", "how", "cirrus"]) == 0
+    assert "clear/ and cloudy/" in capsys.readouterr().out
+    assert main(["archive", "download", "flare", "x"]) == 2
+    assert "give --start and --end" in capsys.readouterr().err

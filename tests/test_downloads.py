@@ -281,6 +281,9 @@ def test_deepcam_corrupted_file_is_detected_and_fetched_again(server, cam5_files
     target.write_bytes(bytes(data))
     problems = Downloader(out).verify()
     assert list(problems) == [f"train/{name}"] and "SHA-256" in problems[f"train/{name}"]
+    from solarcnn.course.cli import main
+
+    assert main(["archive", "verify", str(out)]) == 1          # the command says so too
     path = url[len(server.base):] + "train/" + name
     assert len(server.requests(path)) == 1
     download_small(out, 1, base_url=url, splits=("train",), min_interval=0.0, progress=False)

@@ -16,6 +16,7 @@ from ..errors import SolarCNNError
 _COMMAND_MODULES = [
     "solarcnn.course.runner",     # run
     "solarcnn.data.cli",          # data list|fetch|verify|path
+    "solarcnn.course.archive_cli",  # archive check|download|verify|how (the papers' real data)
     "solarcnn.course.book_cli",   # book
     "solarcnn.slic.cli",          # classify
     "solarcnn.deepcam.cli",       # deepcam generate|split|summarize

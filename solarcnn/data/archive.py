@@ -22,7 +22,7 @@ from ..errors import DataLayoutError
 ASSEMBLE = {
     "slic": (
         "Slic has no public bulk download (the Hinode/SOT archive at https://sdc.uio.no/sdc/ and JAXA's DARTS "
-        "need queries per observation; the original's prepared npz files were never published). Assemble the "
+        "need queries per observation, and no copy of the original's prepared npz files is known). Assemble the "
         "folder yourself: one sub-folder per class holding FITS files (.fits or .fits.gz), e.g. "
         "DATA/filaments/, DATA/flares/, DATA/prominences/, DATA/quiet/, DATA/sunspots/ (labels are the sorted "
         "folder names, as the original data.py reads them), or put the original's prepared "

@@ -54,6 +54,9 @@ def _list(args) -> int:
         print(f"{name:<24} {what}\n{'':<24} {first[:100]}")
     mirror = mirror_dir()
     print(f"\ncache: {cache_dir()}   source: {'mirror ' + str(mirror) if mirror else 'public URLs (network)'}")
+    print("\nThe papers' full data sets, in the original projects' layouts: 'solarcnn archive how TRACK'. Flare (HMI "
+          "from Helioviewer) and DeepCAM (climseg-data-small) download with 'solarcnn archive download'; Slic and "
+          "CIRRUS have no public bulk download: assemble the folder as 'solarcnn archive how slic|cirrus' says.")
     return 0
 
 
