@@ -876,3 +876,21 @@ def test_deepcam_iou_rejects_non_finite(where):
     (logits if where == "logits" else y)[0, 1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
         deepcam_iou(y, logits)
+
+
+def test_cirrus_colliding_outputs_refused(tmp_path):
+    from solarcnn.cirrus.masks import generate_masks
+    from solarcnn.cirrus.rebin import rebin_files
+
+    a = write_fits(tmp_path / "src" / "a_flux.fits", cirrus_frame(0, (256, 320)))
+    agz = write_fits(tmp_path / "src" / "a_flux.fits.gz", cirrus_frame(1, (256, 320)))
+    b = write_fits(tmp_path / "src" / "a_binned.fits", cirrus_frame(2))
+    before = tree_hash(tmp_path)
+    with pytest.raises(DataFileError, match="same output") as err:
+        rebin_files([a, agz], tmp_path / "out", progress=False)
+    assert str(agz) in str(err.value) and str(a) in str(err.value)
+    with pytest.raises(DataFileError, match="same output"):
+        generate_masks([a, b], tmp_path / "m", progress=False)        # both would be a_masked.fits
+    with pytest.raises(DataFileError, match="same output"):
+        rebin_files([a, a], tmp_path / "out", progress=False)
+    assert tree_hash(tmp_path) == before

@@ -138,10 +138,12 @@ def generate_masks(paths, out_dir, *, n_jobs: int = 1, progress: bool = True, ov
     import os
 
     from ..utils import parallel_map
+    from .rebin import check_collisions
 
+    paths = check_collisions(paths, out_dir, masked_name)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     out_dir = os.fspath(out_dir)
-    return parallel_map(lambda p: generate_mask_file(p, out_dir, overwrite=overwrite, **kwargs), list(paths),
+    return parallel_map(lambda p: generate_mask_file(p, out_dir, overwrite=overwrite, **kwargs), paths,
                         n_jobs=n_jobs, progress=progress, desc="masks", backend="loky")
 
 

@@ -103,6 +103,25 @@ def check_frame(path, data, *, constant: bool = True) -> None:
         raise DataFileError(path, f"frame is constant (every pixel = {float(np.min(data)):g}): no sky to use")
 
 
+def check_collisions(paths, out_dir, name_of) -> list[Path]:
+    """`paths` as a list, after checking that no two of them map to one output name (``a_flux.fits`` and
+    ``a_flux.fits.gz``, or a path given twice): the second would overwrite the first's result and the same
+    output would be counted twice.
+
+    Raises:
+        DataFileError: naming both inputs and the output they share.
+    """
+    paths = [Path(p) for p in paths]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        out = Path(out_dir) / name_of(p)
+        if out in seen:
+            raise DataFileError(p, f"maps to the same output {out} as {seen[out]} (the same frame twice, or "
+                                   "twins such as .fits and .fits.gz); pass each frame once")
+        seen[out] = p
+    return paths
+
+
 def rebin_fits(path, out_dir, bin=BIN, *, overwrite: bool = True) -> Path:
     """Rebin HDU0 of one FITS file and write ``out_dir/<name>_binned.fits`` (header kept, float64 data).
 
@@ -150,11 +169,15 @@ def rebin_files(paths, out_dir, bin=BIN, *, n_jobs: int = 1, progress: bool = Tr
         progress: show a progress bar.
         overwrite: rewrite existing outputs (False keeps those made from the same source with the same
             parameters, to resume; stale or corrupt ones are made again).
+
+    Raises:
+        DataFileError: a bad frame (`rebin_fits`), or two inputs with one output name (`check_collisions`).
     """
     from ..utils import parallel_map
 
+    paths = check_collisions(paths, out_dir, binned_name)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     out_dir = os.fspath(out_dir)
     bin = tuple(bin)
-    return parallel_map(lambda p: rebin_fits(p, out_dir, bin, overwrite=overwrite), list(paths), n_jobs=n_jobs,
+    return parallel_map(lambda p: rebin_fits(p, out_dir, bin, overwrite=overwrite), paths, n_jobs=n_jobs,
                         progress=progress, desc="rebinning", backend="threading")
