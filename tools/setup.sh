@@ -24,9 +24,17 @@ old_hash="" old_extras=""
 want=$(echo "$EXTRAS" | tr ',' '\n' | sed '/^$/d' | sort -u)
 have=$(echo "$old_extras" | tr ',' '\n' | sed '/^$/d' | sort -u)
 missing=$(comm -23 <(echo "$want") <(echo "$have"))
+all=$(printf '%s\n%s\n' "$want" "$have" | sed '/^$/d' | sort -u | paste -sd, -)
+if [ -n "${SOLARCNN_SETUP_DRY_RUN:-}" ]; then   # say what would be installed, change nothing (tests)
+  if [ ! -x .venv/bin/python ] || [ "$old_hash" != "$hash" ] || [ -n "$missing" ]; then
+    echo "would install extras: $all"
+  else
+    echo "up to date; extras: $all"
+  fi
+  exit 0
+fi
 
 if [ ! -x .venv/bin/python ] || [ "$old_hash" != "$hash" ] || [ -n "$missing" ]; then
-  all=$(printf '%s\n%s\n' "$want" "$have" | sed '/^$/d' | sort -u | paste -sd, -)
   echo "== creating .venv (Python packages, pinned by requirements/constraints.txt; extras: $all)"
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
