@@ -38,7 +38,7 @@ def _clean(value):
 
 
 def record(name: str, value, *, unit: str = "", description: str = "", notebook: str | None = None,
-           verbose: bool = True) -> None:
+           verbose: bool = True, headline: bool = False) -> None:
     """Record one metric for the results table.
 
     Args:
@@ -47,6 +47,9 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         unit: e.g. ``"s"`` or ``"samples/s"``; empty for ratios and scores.
         description: a few words for the table.
         notebook: defaults to the name given to `solarcnn.setup`.
+        verbose: print the recorded value.
+        headline: this is the notebook's headline metric, the one ``solarcnn run`` prints beside the
+            notebook's time (without any, the first metric the notebook recorded is its headline).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"solarcnn.record: name must be a non-empty string; received {name!r}")
@@ -58,6 +61,8 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
     nb = notebook or current_notebook() or "interactive"
     entry = {"value": value, "unit": unit, "description": description, "time": time.time(),
              "backend": keras_backend()}
+    if headline:
+        entry["headline"] = True
     _MEMORY.setdefault(nb, {})[name] = entry
     folder = os.environ.get("SOLARCNN_RESULTS_DIR")
     if folder:
@@ -89,6 +94,25 @@ def recorded(notebook: str | None = None) -> dict:
     return dict(_MEMORY.get(notebook, {}))
 
 
+def headline_metric(metrics: dict) -> tuple[str, dict] | None:
+    """The headline of one notebook's metrics (``{name: entry}`` as in ``<notebook>.json``): the metric
+    recorded with ``headline=True`` (the last such), else the first one recorded; None if there are none."""
+    if not metrics:
+        return None
+    flagged = [(e.get("time", 0), n) for n, e in metrics.items() if e.get("headline")]
+    if flagged:
+        name = max(flagged)[1]
+    else:
+        name = min((e.get("time", 0), n) for n, e in metrics.items())[1]
+    return name, metrics[name]
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def collect(metrics_dir: str | os.PathLike, durations: dict | None = None) -> list[dict]:
     """Read every ``<notebook>.json`` under `metrics_dir` into table rows.
 
@@ -116,11 +140,11 @@ def collect(metrics_dir: str | os.PathLike, durations: dict | None = None) -> li
 
 
 def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = "") -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.md`` into `folder`; return both paths."""
+    """Write ``results.json`` and ``results.md`` into `folder` (each atomically); return both paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     jpath, mpath = folder / "results.json", folder / "results.md"
-    jpath.write_text(json.dumps(rows, indent=1))
+    _write_text_atomic(jpath, json.dumps(rows, indent=1))
     lines = [header.rstrip() + "\n"] if header else []
     lines += ["| notebook | metric | value | unit | description |", "|---|---|---|---|---|"]
     def cell(text) -> str:               # a '|' inside a cell would split it: escape it
@@ -131,5 +155,5 @@ def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = ""
         shown = f"{v:.4g}" if isinstance(v, float) else str(v)
         lines.append("| " + " | ".join(cell(c) for c in (r["notebook"], r["metric"], shown, r["unit"],
                                                           r["description"])) + " |")
-    mpath.write_text("\n".join(lines) + "\n")
+    _write_text_atomic(mpath, "\n".join(lines) + "\n")
     return jpath, mpath

@@ -89,11 +89,21 @@ def work_dir(name: str) -> Path:
 
 
 def parse_value(text: str):
-    """Parse a command-line value the way YAML does (3 → int, 0.5 → float, true → bool, else the text)."""
+    """Parse a command-line value the way YAML does (3 → int, 0.5 → float, true → bool, else the text).
+
+    Exponent numbers YAML 1.1 leaves as text (``1e-4``, ``[1e-5, 0.01]``) are floats, as in Python.
+    """
+    import re
+
     import yaml
 
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+                                  list("-+0123456789."))
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
 

@@ -8,9 +8,14 @@ profile's value"); papermill or the user overrides any of them::
 
     cfg = solarcnn.profile("02_slic_feature_classifier", PROFILE, epochs=epochs)
     cfg.epochs
+
+Every value a caller gives is checked against the profile values' type (and, where the
+range is obvious, their range: counts are >= 1, fractions lie in [0, 1], rates and
+scales are > 0; see `check_value`) before anything uses it.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +86,115 @@ def table(notebook: str) -> dict:
     return data
 
 
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float (or int)", str: "str", list: "list"}
+# Range rules where one is obvious. Settings not named here follow the profile values: an int whose
+# profile values are all >= 1 is a count (>= 1), a float whose profile values are all > 0 is a rate or
+# scale (> 0); a list's elements follow the same rules. n_jobs is any int but 0 (-1: all cores).
+_FRACTION_WORDS = ("fraction", "dropout")       # [0, 1]: val_fraction, dropout, aug_fractions, dropout_range
+_ALLOW_ZERO = {"warmup_steps", "patience", "n_startup_trials", "weight_decay", "seed"}   # >= 0
+_NONZERO = {"n_jobs"}
+
+
+def _kind(value) -> type:
+    for t in (bool, int, float, str):            # bool before int: True is an int in Python
+        if isinstance(value, t):
+            return t
+    if isinstance(value, (list, tuple)):
+        return list
+    return type(value)
+
+
+def _expected(examples: list) -> tuple[set, set]:
+    """The kinds the profile values `examples` allow, and (for lists) the kinds of their elements."""
+    kinds = {_kind(v) for v in examples}
+    if float in kinds:
+        kinds.add(int)                           # 1 where 1.0 is meant is fine
+    elements = {_kind(e) for v in examples if isinstance(v, (list, tuple)) for e in v}
+    if float in elements:
+        elements.add(int)
+    return kinds, elements
+
+
+def _describe(kinds: set) -> str:
+    """``{float, int}`` -> ``"float (or int)"``; ``{str}`` -> ``"str"``."""
+    if float in kinds:
+        kinds = kinds - {int}
+    return " or ".join(sorted(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+
+
+def _range_problem(key: str, value, examples: list) -> str | None:
+    """Why the number `value` is out of the obvious range of setting `key`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if any(w in key for w in _FRACTION_WORDS):
+        return None if 0 <= value <= 1 else "must lie in [0, 1]"
+    if key in _NONZERO:
+        return None if value != 0 else "must not be 0 (a number of workers; -1: all cores)"
+    numbers = [e for e in examples if isinstance(e, (int, float)) and not isinstance(e, bool)]
+    if not numbers or min(numbers) <= 0:
+        return None
+    if key in _ALLOW_ZERO:
+        return None if value >= 0 else "must be >= 0"
+    if all(isinstance(e, int) for e in numbers):
+        return None if value >= 1 else "must be >= 1 (a count or size)"
+    return None if value > 0 else "must be > 0"
+
+
+def check_value(notebook: str, key: str, value, examples: list):
+    """Check one setting against its profile values and return it (an int for a float setting as float).
+
+    Args:
+        notebook: the notebook's name, for the message.
+        key: the setting's name.
+        value: the value given (by a notebook parameter, ``-p`` on the command line, ...).
+        examples: the setting's values in the profiles (their types, and ranges, are the rule).
+
+    Raises:
+        ParameterError: naming the notebook, the setting, the received value and the expected type
+            (or range).
+    """
+    kinds, elements = _expected(examples)
+    shown = _describe(kinds) + (f" of {_describe(elements)}" if elements else "")
+    kind = _kind(value)
+    if kind not in kinds:
+        raise ParameterError(f"{notebook}: parameter {key!r} must be {shown} (like the profiles' "
+                             f"{' / '.join(repr(e) for e in examples)}); received {value!r} ({type(value).__name__})")
+    items = list(value) if kind is list else [value]
+    if kind is list and elements:
+        bad = [e for e in items if _kind(e) not in elements]
+        if bad:
+            raise ParameterError(f"{notebook}: parameter {key!r} must be {shown}; received {value!r} "
+                                 f"(element {bad[0]!r} is {type(bad[0]).__name__})")
+    element_examples = [e for v in examples for e in (v if isinstance(v, (list, tuple)) else [v])]
+    for item in items:
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            problem = _range_problem(key, item, element_examples)
+            if problem:
+                what = f"element {item!r} " if kind is list else ""
+                raise ParameterError(f"{notebook}: parameter {key!r} {what}{problem}; received {value!r}")
+    if kind is int and float in kinds and int not in {_kind(v) for v in examples}:
+        return float(value)
+    if kind is list and float in elements and int not in {_kind(e) for e in element_examples}:
+        return [float(e) if _kind(e) is int else e for e in items]
+    return value
+
+
+def check_overrides(notebook: str, overrides: dict) -> dict:
+    """Check notebook parameters that override profile settings; return them checked (None stays None).
+
+    Raises:
+        ParameterError: a key that is not a setting of the notebook, or a value of the wrong type or range.
+    """
+    data = table(notebook)
+    keys = set(next(iter(data.values())))
+    unknown = sorted(set(overrides) - keys)
+    if unknown:
+        raise ParameterError(f"{notebook}: {unknown} are not settings of this notebook; "
+                             f"its settings are {sorted(keys)}")
+    return {k: None if v is None else check_value(notebook, k, v, [data[p][k] for p in sorted(data)])
+            for k, v in overrides.items()}
+
+
 def load(notebook: str, profile: str, *, verbose: bool = True, **overrides) -> Settings:
     """Resolve a notebook's settings for `profile`, with non-None `overrides` winning.
 
@@ -91,14 +205,12 @@ def load(notebook: str, profile: str, *, verbose: bool = True, **overrides) -> S
         **overrides: the notebook's parameters; ``None`` means "use the profile".
 
     Raises:
-        ParameterError: unknown profile, or an override that is not a setting of this notebook.
+        ParameterError: unknown profile, an override that is not a setting of this notebook, or one of
+            the wrong type or range (`check_value`).
     """
     check_profile(profile)
     values = table(notebook)[profile]
-    unknown = sorted(set(overrides) - set(values))
-    if unknown:
-        raise ParameterError(f"{notebook}: {unknown} are not settings of this notebook; "
-                             f"its settings are {sorted(values)}")
+    overrides = check_overrides(notebook, overrides)
     out, sources = Settings(), {}
     for key, default in values.items():
         given = overrides.get(key)
