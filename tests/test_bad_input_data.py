@@ -894,3 +894,18 @@ def test_cirrus_colliding_outputs_refused(tmp_path):
     with pytest.raises(DataFileError, match="same output"):
         rebin_files([a, a], tmp_path / "out", progress=False)
     assert tree_hash(tmp_path) == before
+
+
+def test_label_times_unsorted_list_same_as_sorted():
+    from solarcnn.flare.labels import FlareList, label_times
+
+    f = small_list()
+    rev = FlareList(f.start[::-1].copy(), f.goes_class[::-1].copy(), f.lat[::-1].copy(), f.lon[::-1].copy())
+    times = np.arange(np.datetime64("2011-03-05T00:00:00"), np.datetime64("2011-03-09T12:00:00"),
+                      np.timedelta64(6, "h"))
+    a, b = label_times(times, f), label_times(times, rev)
+    assert a.target.tolist() == b.target.tolist() and a.goes_class.tolist() == b.goes_class.tolist()
+    assert a.target.sum() > 0
+    bad = FlareList(f.start, f.goes_class[:2], f.lat, f.lon)
+    with pytest.raises(ValueError, match="differ in length"):
+        label_times(times, bad)

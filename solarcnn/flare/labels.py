@@ -121,6 +121,13 @@ def label_times(times, flares: FlareList, *, threshold: str = "M", order: str = 
         raise ValueError(f"times hold {int(np.isnat(times).sum())} NaT value(s); every image needs a time")
     span_start, span_end = catalogue_span(flares, coverage)
     covered = (times >= span_start) & (times + window <= span_end)
+    if len(flares) != len(flares.goes_class) or len(flares) != len(flares.lat) or len(flares) != len(flares.lon):
+        raise ValueError(f"flare list {flares.source or '(in memory)'}: start, goes_class, lat and lon differ in "
+                         f"length ({len(flares)}, {len(flares.goes_class)}, {len(flares.lat)}, {len(flares.lon)})")
+    if np.isnat(flares.start).any():
+        raise ValueError(f"flare list {flares.source or '(in memory)'} holds NaT start times")
+    if len(flares) > 1 and np.any(np.diff(flares.start) < np.timedelta64(0, "s")):
+        flares = flares.select(np.argsort(flares.start, kind="stable"))   # the search below needs start order
     if outside == "raise" and not covered.all():
         bad = times[~covered]
         raise ValueError(f"{int((~covered).sum())} of {len(times)} time(s) (first {bad[0]}, last {bad[-1]}) have "
