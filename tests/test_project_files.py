@@ -104,6 +104,9 @@ def test_extras_and_the_tensorflow_distribution():
     assert {"jax", "torch"}.isdisjoint(base), "JAX and PyTorch are extras, not every student's download"
     dev = {_req(r)[0] for r in extras["dev"]}
     assert {"pytest", "nbval", "ruff", "pre-commit", "build"} <= dev, sorted(dev)
+    # tests/test_wheel_install.py builds with `python -m build --no-isolation`: the dev extra brings the backend
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert {r.replace(" ", "") for r in backend} <= {r.replace(" ", "") for r in extras["dev"]}, backend
 
 
 def _extras_in(script: str, var: str = "SOLARCNN_EXTRAS") -> set[str]:
