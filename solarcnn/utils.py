@@ -1,9 +1,10 @@
 """Small shared utilities: parallel map with a progress bar, atomic writes, block averages, the checkout."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 
 def parallel_map(func: Callable, items: Iterable, *, n_jobs: int = 1, progress: bool = True, desc: str = "",
@@ -29,14 +30,60 @@ def parallel_map(func: Callable, items: Iterable, *, n_jobs: int = 1, progress: 
     return list(tqdm(out, total=len(items), desc=desc, disable=not progress, mininterval=1.0))
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` under a temporary name and rename it into place."""
+def temp_path(path: str | os.PathLike) -> Path:
+    """The temporary name a file is written under before it is renamed into place.
+
+    ``.part-<pid>-<thread>-<name>`` in the same folder: the rename stays atomic (one file system), the
+    suffix is kept (writers that choose the format by it, such as astropy's ``.fits.gz``, still do), two
+    processes or threads writing the same file never share a temporary file, and every reader of a
+    folder can leave out names starting with ``.part-``.
+    """
+    import threading
+
     path = Path(path)
+    return path.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{path.name}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Write one file atomically: the one writer of the package (every file it writes goes through here).
+
+    ``with atomic_path(dest) as tmp:`` write `tmp` (any writer: astropy, h5py, Pillow, NumPy...); when the
+    block ends normally `tmp` replaces `dest` in one rename, so a reader (or a run killed with ``kill -9``)
+    sees the old file or the new one, never half of one. When the block raises, `tmp` is removed and
+    `dest` is left as it was.
+
+    Args:
+        path: the destination; its folder is created.
+        overwrite: if False, an existing destination raises `FileExistsError` (before and after writing).
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".part-" + path.name)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if not overwrite and path.exists():
+            raise FileExistsError(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write `text` to `path` atomically (`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return Path(path)
 
 
 def block_mean(a, factors: tuple[int, int]):

@@ -16,14 +16,13 @@ import logging
 import os
 import tarfile
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from ..errors import ChecksumError, DataFileError, ManifestError
-from ..utils import course_folder
+from ..utils import atomic_path, course_folder
 from .manifest import FileEntry, Manifest, _normalise_relpath, load_manifest
 
 log = logging.getLogger("solarcnn.data")
@@ -161,35 +160,17 @@ def _is_good(path: Path, entry: FileEntry) -> bool:
 
 
 # --------------------------------------------------------------------------- atomic writes
-def _temp_path(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.part-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _install(tmp: Path, dest: Path, sha256: str | None, size: int | None, what: str) -> Path:
-    """Verify `tmp` and move it to `dest`; on any failure remove `tmp` and re-raise."""
-    try:
-        check_file(tmp, sha256, size, what=what)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dest
-
-
+# Every file lands through `solarcnn.utils.atomic_path`: written under a temporary name beside it, verified
+# (size, SHA-256) there, and renamed into place only then; on any failure the temporary file is removed.
 def _write_stream(read: Callable[[int], bytes], dest: Path, sha256: str | None, size: int | None,
                   what: str) -> Path:
     """Copy a byte stream into a temporary file next to `dest`, then verify and rename it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(dest)
-    try:
+    with atomic_path(dest) as tmp:
         with open(tmp, "wb") as out:
             for chunk in iter(lambda: read(_CHUNK), b""):
                 out.write(chunk)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-    return _install(tmp, dest, sha256, size, what)
+        check_file(tmp, sha256, size, what=what)
+    return dest
 
 
 def copy_verified(src: str | os.PathLike, dest: str | os.PathLike, sha256: str | None = None,
@@ -237,11 +218,12 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
             wait = backoff * 2 ** (attempt - 1)
             log.warning("retrying %s in %.1f s (attempt %d of %d): %s", url, wait, attempt + 1, retries, last)
             time.sleep(wait)
-        tmp = _temp_path(dest)
         try:
             downloader = choose_downloader(url, progressbar=progress)
-            downloader(url, str(tmp), None)
-            return _install(tmp, dest, sha256, size, what=f"{dest} (downloaded from {url})")
+            with atomic_path(dest) as tmp:
+                downloader(url, str(tmp), None)
+                check_file(tmp, sha256, size, what=f"{dest} (downloaded from {url})")
+            return dest
         except ChecksumError as exc:
             last = exc
         except Exception as exc:  # network, HTTP status, disk: reported after the last attempt
@@ -249,9 +231,6 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
             if not _retryable(exc):
                 attempt_count = attempt + 1
                 break
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     else:
         attempt_count = retries
     if isinstance(last, ChecksumError):

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_path, atomic_write_text
+
 
 def _save_npz(path: Path, arrays: list) -> None:
-    tmp = path.with_name(f".part-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, *arrays)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(directory, model, state: dict) -> Path:
@@ -45,9 +44,7 @@ def save_checkpoint(directory, model, state: dict) -> Path:
     _save_npz(directory / f"{tag}.weights.npz", [np.asarray(v.numpy()) for v in model.weights])
     _save_npz(directory / f"{tag}.optimizer.npz", [np.asarray(v.numpy()) for v in model.optimizer.variables])
     state = {**state, "tag": tag}
-    tmp = directory / f".part-{os.getpid()}-state.json"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, directory / "state.json")
+    atomic_write_text(directory / "state.json", json.dumps(state, indent=1))
     for old in directory.glob("step*.npz"):           # keep only the newest checkpoint
         if not old.name.startswith(tag):
             old.unlink(missing_ok=True)

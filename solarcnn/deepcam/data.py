@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..utils import atomic_path
 
 NUM_CHANNELS = 16
 DATA_KEY = "climate/data"
@@ -308,15 +309,13 @@ def write_stats(path, token) -> Path:
     n, mean, sq, lo, hi = token
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".part-{os.getpid()}-{path.name}")
-    with h5py.File(tmp, "w") as fh:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         g = fh.create_group("climate")
         g.create_dataset("count", data=np.int64(n))
         g.create_dataset("mean", data=np.asarray(mean, dtype=np.float32))
         g.create_dataset("sqmean", data=np.asarray(sq, dtype=np.float32))
         g.create_dataset("minval", data=np.asarray(lo, dtype=np.float32))
         g.create_dataset("maxval", data=np.asarray(hi, dtype=np.float32))
-    os.replace(tmp, path)
     return path
 
 
@@ -454,15 +453,11 @@ def _write_split(directory: Path, output: Path, files: list[Path], parts: dict, 
                 if old.is_symlink() or old.resolve() not in real_sources:
                     old.unlink()
         for src in members:
-            dst = target / src.name
-            tmp = target / f".part-{os.getpid()}-{src.name}"
-            if tmp.is_symlink() or tmp.exists():
-                tmp.unlink()
-            if link == "symlink":
-                tmp.symlink_to(Path(src).resolve())
-            else:
-                shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            with atomic_path(target / src.name) as tmp:
+                if link == "symlink":
+                    tmp.symlink_to(Path(src).resolve())
+                else:
+                    shutil.copy2(src, tmp)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DataFileError
 from ..io.fits import read_fits
 from ..io.hmi import CLIP_GAUSS, area_resize, magnetogram_to_uint8  # noqa: F401  (their home is io.hmi)
+from ..utils import atomic_path
 
 
 def read_hmi_magnetogram(path: str | os.PathLike, *, north_up: bool = True):
@@ -122,8 +123,6 @@ def save_jpeg(path: str | os.PathLike, image_u8: np.ndarray, *, quality: int = 9
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".part-" + path.name)
-    Image.fromarray(np.asarray(image_u8, dtype="uint8")[::-1], mode="L").save(tmp, format="JPEG", quality=quality)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image_u8, dtype="uint8")[::-1], mode="L").save(tmp, format="JPEG", quality=quality)
     return path

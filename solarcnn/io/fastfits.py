@@ -16,7 +16,6 @@ cards, ``END``, big-endian data padded with zeros.
 """
 from __future__ import annotations
 
-import os
 import re
 import zlib
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..utils import atomic_path
 
 BLOCK = 2880
 CARD = 80
@@ -373,12 +373,7 @@ def write_image(path, data, header=None, *, extensions=(), overwrite: bool = Tru
         raise NotSimple("gzip output")
     parts = [_hdu_bytes(data, header, primary=True, extend=bool(extensions))]
     parts += [_hdu_bytes(d, h, primary=False, extend=False) for d, h in extensions]
-    if path.exists() and not overwrite:
-        raise FileExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".part-" + path.name)
-    with open(tmp, "wb") as fh:
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
         for p in parts:
             fh.write(p)
-    os.replace(tmp, path)
     return path

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..utils import atomic_path
 
 
 def _open(path):
@@ -116,14 +117,9 @@ def write_fits(path: str | os.PathLike, data, header=None, *, extra_hdus=(), ove
     from astropy.io import fits
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     hdus = [fits.PrimaryHDU(data=np.asarray(data), header=header)] + list(extra_hdus)
-    tmp = path.with_name(".part-" + path.name)  # keeps the suffix, so .fits.gz is still gzipped
-    fits.HDUList(hdus).writeto(tmp, overwrite=True)
-    if path.exists() and not overwrite:
-        tmp.unlink()
-        raise FileExistsError(path)
-    os.replace(tmp, path)
+    with atomic_path(path, overwrite=overwrite) as tmp:   # the temporary name keeps .fits.gz: still gzipped
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return path
 
 

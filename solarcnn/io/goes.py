@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..utils import atomic_path
 
 CLASS_RE = re.compile(r"^([ABCMX])(\d+(?:\.\d+)?)$")
 _LETTER_FLUX = {"A": 1e-8, "B": 1e-7, "C": 1e-6, "M": 1e-5, "X": 1e-4}
@@ -155,9 +156,7 @@ def write_flare_list(path: str | os.PathLike, flares: FlareList, *, rows: list[d
         rows: optional full rows (dicts with all `FLARE_LIST_COLUMNS`) overriding the derived values.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".part-" + path.name)
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(FLARE_LIST_COLUMNS)             # 13 names; every row starts with its index (14 fields)
         for i in range(len(flares)):
@@ -176,5 +175,4 @@ def write_flare_list(path: str | os.PathLike, flares: FlareList, *, rows: list[d
                      "noaa_ar": flares.noaa_ar[i] if flares.noaa_ar is not None else "", "position_hgs": pos,
                      "hgs_lat": lat, "hgs_lon": lon, "hpc_x": "", "hpc_y": ""}
             w.writerow([i] + [d.get(c, "") for c in FLARE_LIST_COLUMNS])
-    os.replace(tmp, path)
     return path

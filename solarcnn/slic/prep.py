@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError
+from ..utils import atomic_path
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz", ".fts.gz")
 
@@ -309,12 +308,9 @@ def _prepare_one(args):
         return "failed", str(path), str(exc), why
     problem = frame_problem(data)
     image = np.zeros((0, 0), np.uint8) if problem else preprocess(data, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{target.name}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, image=image, problem=np.array(problem or ""), meta=np.array(json.dumps(meta)),
                  key=np.array(key))
-    os.replace(tmp, target)
     return ("skipped" if problem else "processed"), str(path), problem, why
 
 

@@ -32,11 +32,11 @@ Labels come from the geometry of the imposed features (``labels_1``: a wider,
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_path
 from .base import Sample, SyntheticGenerator, register
 
 CHANNELS = ("TMQ", "U850", "V850", "UBOT", "VBOT", "QREFHT", "PS", "PSL", "T200", "T500", "PRECT", "TS",
@@ -278,9 +278,8 @@ class CAM5Generator(SyntheticGenerator):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".part-{os.getpid()}-{path.name}")
         data = sample.data
-        with h5py.File(tmp, "w") as fh:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
             g = fh.create_group("climate")
             g.create_dataset("data", data=data)
             g.create_dataset("labels_0", data=sample.label.astype(np.float32))
@@ -289,5 +288,4 @@ class CAM5Generator(SyntheticGenerator):
                                                           data.min(axis=(0, 1)), data.std(axis=(0, 1))]))
             g.create_dataset("labels_0_stats", data=self._label_stats(sample.label))
             g.create_dataset("labels_1_stats", data=self._label_stats(sample.extra["labels_1"]))
-        os.replace(tmp, path)
         return path

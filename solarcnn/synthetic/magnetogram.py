@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_path
 from .base import Sample, SyntheticGenerator, register
 
 BLANK = -2147483648
@@ -303,9 +304,8 @@ class MagnetogramGenerator(SyntheticGenerator):
         hdr["BLANK"] = BLANK
         hdu = fits.CompImageHDU(data=ints, header=hdr, compression_type="RICE_1")
         hdu.header["BSCALE"], hdu.header["BZERO"], hdu.header["BLANK"] = 0.1, 0.0, BLANK
-        tmp = path.with_name(".part-" + path.name)
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
         if self.jp2:
             self.save_jp2(sample, path.with_suffix(".jp2"))
         return path
@@ -318,7 +318,6 @@ class MagnetogramGenerator(SyntheticGenerator):
 
         img = magnetogram_to_uint8(sample.data, clip_gauss=clip_gauss or CLIP_GAUSS, size=None)
         path = Path(path)
-        tmp = path.with_name(".part-" + path.name)
-        Image.fromarray(img[::-1], mode="L").save(tmp, format="JPEG2000", irreversible=False)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(img[::-1], mode="L").save(tmp, format="JPEG2000", irreversible=False)
         return path

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_write_bytes
 from .base import Sample, SyntheticGenerator, register
 
 CLASSES = ("filaments", "flares", "prominences", "quiet", "sunspots")
@@ -273,7 +274,6 @@ class SOTGenerator(SyntheticGenerator):
         """
         import gzip
         import io
-        import os
 
         from astropy.io import fits
 
@@ -290,9 +290,7 @@ class SOTGenerator(SyntheticGenerator):
         path.parent.mkdir(parents=True, exist_ok=True)
         raw = buf.getvalue()
         payload = gzip.compress(raw, compresslevel=6, mtime=0) if path.name.lower().endswith(".gz") else raw
-        tmp = path.with_name(".part-" + path.name)
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, payload)
         return path
 
 
