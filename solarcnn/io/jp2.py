@@ -131,8 +131,12 @@ def _header_from_xml(fits_element, root):
             comment = element.attrib.get("comment", "")
             try:
                 header[key] = (value, comment) if comment else value
-            except ValueError:                       # a value astropy cannot store: keep its text
-                header[key] = str(value)
+            except (ValueError, KeyError):           # a NaN, or a tag that is no FITS keyword
+                try:
+                    header[key] = _printable(str(value))
+                except (ValueError, KeyError):
+                    header.add_comment(f"solarcnn.io.read_jp2: XML tag {_printable(element.tag)!r} is not a "
+                                       f"FITS keyword; its value was {_printable(str(value))!r}")
     return header
 
 
