@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from solarcnn import profiles
-from solarcnn.course.runner import NOTEBOOK_RE
+from solarcnn.course.runner import KERNEL_NAME, NOTEBOOK_RE
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
@@ -80,7 +80,9 @@ def test_house_rules(path):
     assert not re.search(r"^\s*(import tensorflow|from tensorflow)|\btf\.", code, re.M), \
         "notebooks stay backend-agnostic (keras / keras.ops only)"
     assert "solarcnn.record(" in code, "record the notebook's key results with solarcnn.record"
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    # the course's named kernel (tools/setup.sh installs it; solarcnn.course.runner.KERNEL_NAME)
+    assert nb.metadata.get("kernelspec", {}).get("name") == KERNEL_NAME == "solarcnn"
+    assert nb.metadata["kernelspec"].get("display_name") == "Python (solarcnn)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -2,6 +2,7 @@
 # Set up everything the course needs, idempotently:
 #   .venv        the course's Python environment (pinned by requirements/constraints.txt)
 #   .venv-book   Jupyter Book 1.x, kept apart (its pins differ), created by solarcnn.book.ensure_env()
+#   kernel       the Jupyter kernel "solarcnn" ("Python (solarcnn)"), installed into .venv
 #   chromium     (apt) for the book's browser check; libopenjp2-7 (apt) for writing JPEG 2000
 # Re-running it only installs what changed. PYTHON=/path/to/python3.11 picks the interpreter.
 # What goes into .venv: the course (TensorFlow, Jupyter, the solar stack) and the dev tools the README's
@@ -56,6 +57,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "warning: cannot install ${need_apt[*]} (not root, no sudo): the book's browser check will fail" >&2
   fi
 fi
+
+# The course's named Jupyter kernel, inside .venv (found by .venv/bin/jupyter lab, papermill and solarcnn run;
+# the user's own python3 kernel and ~/.local are left alone). Re-installing it is harmless.
+echo "== Jupyter kernel 'solarcnn' (\"Python (solarcnn)\") in .venv"
+.venv/bin/python -m ipykernel install --sys-prefix --name solarcnn --display-name "Python (solarcnn)" >/dev/null
 
 echo "== book environment (.venv-book)"
 .venv/bin/python -c "from solarcnn.book import ensure_env; ensure_env()"
