@@ -150,3 +150,25 @@ def test_format_card_layout():
     assert s.startswith("TELESCOP= 'SOT     '")
     with pytest.raises(fastfits.NotSimple):
         fastfits.format_card("TOOLONGKEY", 1)
+
+
+def test_read_hdus_is_one_reader_for_plain_and_other_files(tmp_path):
+    """io.fits.read_hdus: plain files through the fast path (Cards), a compressed one through astropy, same data."""
+    from solarcnn.io.fits import read_hdus, write_fits
+
+    img = np.arange(12, dtype=np.int16).reshape(3, 4)
+    mask = (img % 2).astype(np.int16)
+    plain = fastfits.write_image(tmp_path / "x.fits", img, {"A": 1}, extensions=[(mask, {"B": 2})])
+    packed = write_fits(tmp_path / "y.fits", img, fits.Header([("A", 1)]),
+                        extra_hdus=[fits.CompImageHDU(mask, fits.Header([("B", 2)]))])
+    with pytest.raises(fastfits.NotSimple):
+        fastfits.read_hdus(packed)
+    for path, fast in ((plain, True), (packed, False)):
+        hdus = read_hdus(path)
+        assert len(hdus) == 2 and isinstance(hdus[0][1], fastfits.Cards) == fast
+        np.testing.assert_array_equal(hdus[0][0], img)
+        np.testing.assert_array_equal(hdus[1][0], mask)
+        assert hdus[0][1]["A"] == 1 and hdus[1][1]["B"] == 2
+        assert len(read_hdus(path, max_hdus=1)) == 1
+    with pytest.raises(DataFileError, match="x.fits"):
+        read_hdus(tmp_path / "missing" / "x.fits")

@@ -153,27 +153,16 @@ def read_masked(path, *, shape=BIN) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataFileError: missing mask HDU, wrong shapes, or a mask that is not binary.
     """
-    from ..io import fastfits
-    from ..io.fits import _open
+    from ..io.fits import read_hdus
 
     path = Path(path)
-    try:                                    # plain files: the fast path
-        hdus = fastfits.read_hdus(path, max_hdus=2)
-        if len(hdus) == 2 and hdus[0][0] is not None and hdus[1][0] is not None:
-            return _check_masked(path, hdus[0][0], hdus[1][0], shape)
-    except (fastfits.NotSimple, DataFileError):
-        pass                                # astropy decides, and its errors name the file
-    hdul = _open(path)
-    try:
-        if len(hdul) < 2:
-            raise DataFileError(path, f"has {len(hdul)} HDU(s); a masked sample needs the image in HDU0 and the "
-                                      "int8 ground-truth mask in HDU1 (make it with generate_mask_file)")
-        img, mask = hdul[0].data, hdul[1].data
-        if img is None or mask is None:
-            raise DataFileError(path, "HDU0 or HDU1 holds no data")
-        img, mask = np.asarray(img), np.asarray(mask)
-    finally:
-        hdul.close()
+    hdus = read_hdus(path, max_hdus=2)      # the fast path for plain files, else astropy
+    if len(hdus) < 2:
+        raise DataFileError(path, f"has {len(hdus)} HDU(s); a masked sample needs the image in HDU0 and the "
+                                  "int8 ground-truth mask in HDU1 (make it with generate_mask_file)")
+    (img, _), (mask, _) = hdus
+    if img is None or mask is None:
+        raise DataFileError(path, "HDU0 or HDU1 holds no data")
     return _check_masked(path, img, mask, shape)
 
 

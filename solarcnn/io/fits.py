@@ -124,6 +124,46 @@ def write_fits(path: str | os.PathLike, data, header=None, *, extra_hdus=(), ove
 
 
 # -- the fast path for plain files (solarcnn.io.fastfits), astropy for everything else ------------------------
+def read_hdus(path: str | os.PathLike, max_hdus: int | None = None) -> list[tuple[np.ndarray | None, object]]:
+    """``[(data, header), ...]`` of the file's first `max_hdus` HDUs (all when None): the one multi-HDU reader.
+
+    Plain files go through the fast path (`solarcnn.io.fastfits.read_hdus`: native-order data, `Cards`
+    headers); anything else (gzip, compressed or scaled images, tables...) through astropy (astropy
+    `Header`s, data as astropy decodes it). ``data`` is None for an HDU without image data (a header-only
+    primary, a table).
+
+    Raises:
+        DataFileError: missing, empty, truncated or corrupt file (astropy reports what the fast path
+            could not read), or an HDU that cannot be decoded.
+    """
+    from . import fastfits
+
+    path = Path(path)
+    try:
+        return fastfits.read_hdus(path, max_hdus=max_hdus)
+    except (fastfits.NotSimple, DataFileError):
+        pass   # astropy decides, and its errors name the file
+    hdul = _open(path)
+    try:
+        out = []
+        for i, h in enumerate(hdul):
+            if max_hdus is not None and i >= max_hdus:
+                break
+            data = None
+            if getattr(h, "is_image", False):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")   # e.g. HMI's BLANK on float data: harmless
+                        data = h.data
+                except Exception as exc:
+                    raise DataFileError(path, f"HDU {i} could not be decoded, file truncated or corrupt "
+                                              f"({type(exc).__name__}: {exc})") from exc
+            out.append((None if data is None else np.asarray(data), h.header))
+    finally:
+        hdul.close()
+    return out
+
+
 def read_image(path: str | os.PathLike, hdu: int | None = None, *, dtype="float32"):
     """``(data, header)`` of one image HDU, through the fast path when the file is plain, else `read_fits`.
 
@@ -134,17 +174,16 @@ def read_image(path: str | os.PathLike, hdu: int | None = None, *, dtype="float3
     Raises:
         DataFileError: as `read_fits` (astropy reports what the fast path could not read).
     """
-    from . import fastfits
-
     index = 0 if hdu is None else int(hdu)
     try:
-        hdus = fastfits.read_hdus(path, max_hdus=index + 1)
-        data, cards = hdus[index]
+        hdus = read_hdus(path, max_hdus=index + 1)
+    except DataFileError:
+        hdus = []                  # read_fits names the problem the way it always has
+    if index < len(hdus):
+        data, header = hdus[index]
         if data is not None and (hdu is not None or data.ndim >= 2):
-            return (data.astype(dtype, copy=False) if dtype is not None else data), cards
-    except (fastfits.NotSimple, DataFileError, IndexError):
-        pass   # astropy decides, and its errors name the file
-    return read_fits(path, hdu, dtype=dtype)
+            return (data.astype(dtype, copy=False) if dtype is not None else data), header
+    return read_fits(path, hdu, dtype=dtype)   # no image there: the first image HDU, or a clear error
 
 
 def write_image(path: str | os.PathLike, data, header=None, *, extra: dict | None = None, extensions=()) -> Path:
