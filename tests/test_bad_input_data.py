@@ -909,3 +909,33 @@ def test_label_times_unsorted_list_same_as_sorted():
     bad = FlareList(f.start, f.goes_class[:2], f.lat, f.lon)
     with pytest.raises(ValueError, match="differ in length"):
         label_times(times, bad)
+
+
+def test_deepcam_channels_and_stats_checked(tmp_path):
+    from solarcnn.deepcam.data import CamDataset, read_sample
+
+    write_cam(tmp_path / "data-0.h5", np.zeros((8, 8)), np.arange(8 * 8 * 16, dtype=np.float32).reshape(8, 8, 16))
+    for bad in ([20], [-1], [1.5], [], "3"):
+        with pytest.raises(ValueError, match="channels"):
+            read_sample(tmp_path / "data-0.h5", bad)
+    x, _ = read_sample(tmp_path / "data-0.h5", [3, 1, 3])            # any order, as NumPy indexing
+    full, _ = read_sample(tmp_path / "data-0.h5")
+    np.testing.assert_array_equal(x, full[..., [3, 1, 3]])
+    good = {"minval": np.zeros(16), "maxval": np.ones(16)}
+    for stats in ({"minval": np.zeros(16), "maxval": np.zeros(16)},          # scale would be inf
+                  {"minval": np.zeros(16), "maxval": np.full(16, np.nan)}, {"maxval": np.ones(16)}):
+        with pytest.raises(ValueError, match="stats"):
+            CamDataset(tmp_path, stats, batch_size=1)
+    with pytest.raises(ValueError, match="channels"):
+        CamDataset(tmp_path, good, batch_size=1, channels=[1.5])
+
+
+def test_slic_output_inside_source_refused(tmp_path):
+    from solarcnn.slic.prep import prepare_directory
+
+    src = slic_tree(tmp_path / "src", n=1)
+    before = tree_hash(src)
+    for dst in (src, src / "prepared", src / "quiet" / "out"):
+        with pytest.raises(DataFileError, match="inside the source"):
+            prepare_directory(src, dst, size=16, progress=False)
+    assert tree_hash(src) == before

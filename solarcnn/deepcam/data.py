@@ -91,6 +91,8 @@ def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels
         if ds.shape[-1] != num_channels:
             raise DataFileError(path, f"'{DATA_KEY}' has {ds.shape[-1]} channels; expected {num_channels} "
                                 f"(shape {ds.shape})")
+        if channels is not None:
+            channels = _check_channels(channels, num_channels)
         shape = ds.shape if channels is None else ds.shape[:2] + (len(channels),)
         if out is None:
             out = np.empty(shape, dtype=np.float32)
@@ -110,7 +112,8 @@ def read_sample(path, channels=None, *, label_key: str = LABEL_KEY, num_channels
             if channels is None:
                 ds.read_direct(out)      # straight into the caller's memory, converted to float32 by HDF5
             else:
-                out[...] = ds[..., list(channels)]
+                uniq, inverse = np.unique(channels, return_inverse=True)   # HDF5 wants increasing indices
+                out[...] = ds[..., uniq.tolist()][..., inverse]
             _blockwise(out, path, normalize, check_finite)
         lab = fh[label_key]
         if lab.shape != ds.shape[:2]:
@@ -248,12 +251,40 @@ def read_stats(path, num_channels: int = NUM_CHANNELS) -> dict:
     return out
 
 
+def _check_channels(channels, num_channels: int = NUM_CHANNELS) -> list[int]:
+    """`channels` as a list of ints in ``0..num_channels-1`` (ValueError showing the received value)."""
+    try:
+        idx = np.asarray(list(channels))
+    except TypeError:
+        idx = np.asarray([channels])
+    if idx.size == 0 or idx.ndim != 1 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= num_channels:
+        raise ValueError(f"channels must be a non-empty list of channel indices 0..{num_channels - 1}; "
+                         f"received {channels!r}")
+    return idx.tolist()
+
+
 def minmax_params(stats: dict, channels=None) -> tuple[np.ndarray, np.ndarray]:
-    """The reference normalisation: ``shift = minval``, ``scale = 1 / (maxval - minval)`` (float32)."""
-    lo = np.asarray(stats["minval"], dtype=np.float32)
-    hi = np.asarray(stats["maxval"], dtype=np.float32)
+    """The reference normalisation: ``shift = minval``, ``scale = 1 / (maxval - minval)`` (float32).
+
+    Raises:
+        ValueError: `stats` lacks ``minval``/``maxval``, they are not finite, or ``maxval <= minval`` for a
+            channel (the scale would be infinite).
+    """
+    try:
+        lo = np.asarray(stats["minval"], dtype=np.float32).reshape(-1)
+        hi = np.asarray(stats["maxval"], dtype=np.float32).reshape(-1)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"stats must hold 'minval' and 'maxval' arrays (read_stats); received {type(stats).__name__} "
+                         f"({exc})") from None
+    if lo.shape != hi.shape:
+        raise ValueError(f"stats minval and maxval differ in shape: {lo.shape} and {hi.shape}")
     if channels is not None:
-        lo, hi = lo[list(channels)], hi[list(channels)]
+        channels = _check_channels(channels, len(lo))
+        lo, hi = lo[channels], hi[channels]
+    bad = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi) & (hi > lo)))
+    if bad.size:
+        raise ValueError(f"stats: maxval must be finite and exceed minval for every channel; it does not for "
+                         f"channel(s) {bad.tolist()} (minval {lo[bad][:4].tolist()}, maxval {hi[bad][:4].tolist()})")
     return lo, (1.0 / (hi - lo)).astype(np.float32)
 
 
@@ -526,9 +557,7 @@ class CamDataset(_pydataset_base()):
             raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards; received "
                              f"num_shards={num_shards!r}, shard_index={shard_index!r}")
         self.stats = read_stats(stats) if isinstance(stats, (str, os.PathLike)) else stats
-        self.channels = None if channels is None else [int(c) for c in channels]
-        if self.channels is not None and any(not 0 <= c < NUM_CHANNELS for c in self.channels):
-            raise ValueError(f"channels must be in 0..{NUM_CHANNELS - 1}; received {channels!r}")
+        self.channels = None if channels is None else _check_channels(channels)
         self.shift, self.scale = minmax_params(self.stats, self.channels)
         self.batch_size = int(batch_size)
         self.shuffle, self.seed = bool(shuffle), int(seed)

@@ -347,6 +347,9 @@ def prepare_directory(src, dst, *, size: int = 256, n_jobs: int = 1, progress: b
     if isinstance(size, bool) or not all(isinstance(s, (int, np.integer)) and s >= 1
                                          for s in ((size,) if np.isscalar(size) else tuple(size))):
         raise ValueError(f"size must be a positive integer (or a pair of them); received {size!r}")
+    if src.resolve() == dst.resolve() or src.resolve() in dst.resolve().parents:
+        raise DataFileError(dst, f"output folder is inside the source folder {src}: its folders would be taken "
+                                 "as classes by the next preparation; choose an output folder outside it")
     files = list_files(src)
     jobs = [(p, _target(src, dst, p), size) for _, p in files]
     out = parallel_map(_prepare_one, jobs, n_jobs=n_jobs, progress=progress, desc="preparing FITS",
@@ -469,8 +472,9 @@ def to_rows(images, labels) -> np.ndarray:
 def save_npz(path, images, labels) -> Path:
     """Write the original's single-key layout: ``np.savez_compressed(path, data=rows)``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, data=to_rows(images, labels))
+    rows = to_rows(images, labels)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:      # never a half file under the final name
+        np.savez_compressed(fh, data=rows)
     return path
 
 
