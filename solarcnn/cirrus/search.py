@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import block_mean
+
 KINDS = ("log_float", "float", "int", "categorical")
 INPUT_NORMS = ("frame", "bitdepth")
 DEFAULT_MONITOR = "val_iou"
@@ -279,8 +281,8 @@ def reduce_pair(x, y, factor: int):
                          f"Received: factor={factor!r}")
     if f == 1:
         return x, y.astype(np.int8)
-    xr = x.reshape(n, h // f, f, w // f, f).mean(axis=(2, 4))
-    yr = (y.reshape(n, h // f, f, w // f, f).astype(np.float32).mean(axis=(2, 4)) >= 0.5).astype(np.int8)
+    xr = block_mean(x, (f, f))
+    yr = (block_mean(y.astype(np.float32), (f, f)) >= 0.5).astype(np.int8)
     return xr.astype(np.float32), yr
 
 
@@ -336,8 +338,7 @@ def prepare_segmentation(x, y, sequences, *, downsample: int = 1, input_norm: st
         if v.shape != x.shape[1:]:
             raise ValueError(f"prepare_segmentation: valid must be (H, W) = {x.shape[1:]}; Received: {v.shape}")
         f = int(downsample)
-        h, w = v.shape
-        v = v.reshape(h // f, f, w // f, f).mean(axis=(1, 3)) >= 0.5
+        v = block_mean(v, (f, f)) >= 0.5
     parts = [np.array(p, int) for p in split_groups(np.arange(len(x)), sequences, fractions, seed=seed)]
     train, val, test = parts
     if max_train is not None and len(train) > int(max_train):

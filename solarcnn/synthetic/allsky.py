@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import block_mean
 from .base import Sample, SyntheticGenerator, register
 
 SIGMA_SB = 5.670374419e-8   # W m^-2 K^-4
@@ -161,7 +162,7 @@ class AllSkyIR(SyntheticGenerator):
         fy, fx = SHAPE[0] // shape[0], SHAPE[1] // shape[1]
         if fy * shape[0] != SHAPE[0] or fx * shape[1] != SHAPE[1]:
             raise ValueError(f"shape must divide {SHAPE}; received {shape!r}")
-        return self._fov.reshape(shape[0], fy, shape[1], fx).mean(axis=(1, 3)) >= 0.5
+        return block_mean(self._fov, (fy, fx)) >= 0.5
 
     # ---------------------------------------------------------------- physics
     def _sequence_params(self, seq: int, label: str) -> dict:
