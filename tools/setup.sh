@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the course needs, idempotently:
 #   .venv        the course's Python environment (pinned by requirements/constraints.txt)
-#   .venv-book   Jupyter Book 1.x, kept apart (its pins differ), created by solarcnn.book.ensure_env()
+#   .venv-book   Jupyter Book 1.x, kept apart (its pins differ), created by solarcnn.course.book.ensure_env()
 #   kernel       the Jupyter kernel "solarcnn" ("Python (solarcnn)"), installed into .venv
 #   chromium     (apt) for the book's browser check; libopenjp2-7 (apt) for writing JPEG 2000
 # Re-running it only installs what changed. PYTHON=/path/to/python3.11 picks the interpreter.
@@ -64,4 +64,4 @@ echo "== Jupyter kernel 'solarcnn' (\"Python (solarcnn)\") in .venv"
 .venv/bin/python -m ipykernel install --sys-prefix --name solarcnn --display-name "Python (solarcnn)" >/dev/null
 
 echo "== book environment (.venv-book)"
-.venv/bin/python -c "from solarcnn.book import ensure_env; ensure_env()"
+.venv/bin/python -c "from solarcnn.course.book import ensure_env; ensure_env()"
