@@ -752,12 +752,12 @@ BUILDER_CASES = [
 def test_builders_reject_bad_arguments_showing_the_value(builder, base, cases):
     import solarcnn.models as models
 
-    build = getattr(models, build_name := builder)
+    build = getattr(models, builder)
     for name, value in cases:
         kwargs = {**base, name: value}
         with pytest.raises(ValueError) as err:
             build(**kwargs)
-        assert repr(value) in str(err.value) or str(value) in str(err.value), (build_name, name, value)
+        assert repr(value) in str(err.value) or str(value) in str(err.value), (builder, name, value)
 
 
 # =========================================================================================================
