@@ -58,8 +58,11 @@ def _notebook(title: str, *, figure: bool, solution: bool = True, injected: bool
     if link:
         cells.append(new_markdown_cell(f"Continue with [the next page's exercises]({link}#exercises)."))
     if solution:
-        cells += [new_markdown_cell("## Exercises\n\nCompute $2^{10}$."),
-                  new_code_cell("SOLUTION_VALUE = 2 ** 10\nprint(SOLUTION_VALUE)", metadata={"tags": ["solution"]})]
+        cells += [new_markdown_cell("## Exercises\n\nCompute $2^{10}$; then which flares count (notebook 06, 2)?"),
+                  new_code_cell("SOLUTION_VALUE = 2 ** 10\nprint(SOLUTION_VALUE)\ncounts = [False, True, False]",
+                                metadata={"tags": ["solution"]}),
+                  new_code_cell("import solarcnn\nsolarcnn.exercises.check(\"06.2\", counts=counts);",
+                                metadata={"tags": ["exercise-check"]})]
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                               "language": "python"}})
 
@@ -129,11 +132,26 @@ def test_stage_shows_injected_parameters_and_folds_solutions(run_dir, tmp_path):
     assert len(injected) == 1 and injected[0]["cell_type"] == "markdown"
     assert "epochs = 2" in "".join(injected[0]["source"]) and "Parameters of this run" in "".join(injected[0]["source"])
     solutions = [c for c in nb["cells"] if "solution" in c["metadata"].get("tags", [])]
-    assert solutions and all("hide-input" in c["metadata"]["tags"] for c in solutions)
+    assert solutions and all("hide-cell" in c["metadata"]["tags"] for c in solutions)   # code and output folded
+    assert any("1024" in json.dumps(c["outputs"]) for c in solutions)                     # the instructor sees it
     # the run's own file is left as it was
     original = json.loads((run_dir / "02_plot_page.ipynb").read_text())
     assert any(c["cell_type"] == "code" and "injected-parameters" in c["metadata"].get("tags", [])
                for c in original["cells"])
+
+
+def test_stage_student_edition_has_stubs_and_no_solution(run_dir, tmp_path):
+    src = book.stage(run_dir, tmp_path / "out", env=_FakeEnv(tmp_path), edition="student")
+    assert '(student edition)"' in (src / "_config.yml").read_text()
+    for name in ("02_plot_page", "10_second_page"):
+        text = (src / f"{name}.ipynb").read_text()
+        nb = json.loads(text)
+        assert "SOLUTION_VALUE" not in text and "1024" not in text and "right." not in text
+        stubs = [c for c in nb["cells"] if "exercise-stub" in c["metadata"].get("tags", [])]
+        assert len(stubs) == 1 and "your code here" in "".join(stubs[0]["source"]) and not stubs[0]["outputs"]
+        assert "counts = None" in "".join(stubs[0]["source"])
+    with pytest.raises(ValueError, match="edition must be one of"):
+        book.stage(run_dir, tmp_path / "out2", env=_FakeEnv(tmp_path), edition="teacher")
 
 
 def test_stage_can_remove_injected_parameters(run_dir, tmp_path):
@@ -353,10 +371,18 @@ def test_build_writes_every_page_offline(built):
     nb_page = built.pages["02_plot_page"].read_text()
     assert "Parameters of this run" in nb_page and "papermill" in nb_page
     assert '<span class="n">epochs</span> <span class="o">=</span> <span class="mi">2</span>' in nb_page
-    assert "tag_hide-input" in nb_page                               # the solution cell is folded
+    assert "tag_hide-cell" in nb_page                                # the solution cell is folded, output too
     assert 'href="10_second_page.html#exercises"' in nb_page          # links between notebooks resolve
     results = (html / "results.html").read_text()
     assert "0.8125" in results and "fixture metric, max |difference| kept" in results
+
+
+@pytest.mark.book
+def test_student_edition_builds_without_solutions(book_env, run_dir, tmp_path):
+    index = book.build(run_dir, tmp_path / "student", env=book_env, edition="student")
+    page = (index.parent / "02_plot_page.html").read_text()
+    assert "your code here" in page and "student edition" in index.read_text()
+    assert "SOLUTION_VALUE" not in page and "1024" not in page
 
 
 @pytest.mark.book

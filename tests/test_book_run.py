@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from solarcnn.course import book
+from solarcnn.course import book, editions
 from solarcnn.results import collect, write_table
 from solarcnn.course.runner import list_notebooks
 
@@ -44,3 +44,17 @@ def test_book_renders_the_executed_notebooks(test_run_dir, executed_notebooks, t
     assert re.search(r"wall_time", results_page.read_text(encoding="utf-8")), "the results table is in the book"
     bench_page = index.parent / "benchmarks.html"
     assert "Keras backend vs plain PyTorch" in bench_page.read_text(encoding="utf-8"), "the benchmark page is in the book"
+
+
+@pytest.mark.after_notebooks
+def test_student_edition_of_the_executed_notebooks_holds_no_solution(test_run_dir, executed_notebooks):
+    """The student edition of the same run, staged (the HTML build of an edition is tested in test_book.py)."""
+    expected = [p.stem for p in list_notebooks()]
+    if not executed_notebooks:
+        pytest.skip("the notebooks were not part of this session; run tools/test.sh (pytest tests notebooks ...)")
+    src = book.stage(test_run_dir, ROOT / "build" / "book-test-student", edition="student")
+    for name in expected:
+        executed = json.loads((test_run_dir / f"{name}.ipynb").read_text(encoding="utf-8"))
+        student = json.loads((src / f"{name}.ipynb").read_text(encoding="utf-8"))
+        assert editions.solution_leaks(student, executed) == [], name
+        assert any("exercise-stub" in c["metadata"].get("tags", []) for c in student["cells"]), name

@@ -12,6 +12,9 @@ def register(subparsers) -> None:
                     "Sphinx warnings fail the build.")
     p.add_argument("--run", default=None, help="run folder with NN_slug.ipynb and results.md (default runs/tiny)")
     p.add_argument("--out", default=None, help="build folder (default build/book)")
+    p.add_argument("--edition", choices=("instructor", "student"), default="instructor",
+                   help="instructor (default): solutions folded with their outputs; student: solutions replaced "
+                        "by stubs, no solution output (solarcnn.course.editions)")
     p.add_argument("--injected", choices=("show", "remove"), default="show",
                    help="papermill's injected parameters: show them as a note (default) or remove them")
     p.add_argument("--check", action="store_true",
@@ -28,10 +31,11 @@ def _cli(args) -> int:
 
     root = repo_root("book", "requirements")
     run_dir = Path(args.run) if args.run else root / "runs" / "tiny"
-    out_dir = Path(args.out) if args.out else root / "build" / "book"
+    out_dir = Path(args.out) if args.out else root / "build" / ("book" if args.edition == "instructor" else
+                                                                   f"book-{args.edition}")
     env = book.ensure_env(args.venv)
-    index = book.build(run_dir, out_dir, env=env, injected=args.injected)
-    print(f"Book: {index}")
+    index = book.build(run_dir, out_dir, env=env, injected=args.injected, edition=args.edition)
+    print(f"Book ({args.edition} edition): {index}")
     if args.check:
         report = book.check_book(index, screenshot_dir=args.screenshots, all_pages=args.check_all)
         for page, facts in report.items():

@@ -21,7 +21,8 @@ How it works:
   Notebooks are checked first: an error output, a missing ``# Title`` cell or a
   notebook that was never executed stops the build with a `DataFileError` naming
   the file. papermill's ``injected-parameters`` cell becomes a visible note (or is
-  removed); ``solution`` cells are folded (``hide-input``).
+  removed); the instructor edition folds ``solution`` cells with their outputs (``hide-cell``),
+  the student edition (``edition="student"``) replaces them with stubs (`solarcnn.course.editions`).
 - `build` runs ``jupyter-book build -W -n --keep-going`` (every Sphinx warning fails
   the build) and checks that the HTML pages exist and are not empty.
 - `check_in_browser` opens one page in headless Chromium (``--dump-dom`` after

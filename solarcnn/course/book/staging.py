@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import re
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import DataFileError
+from .. import editions
 from ._base import (ASSET_SUFFIXES, NOTEBOOK_RE, RESULTS_HEADER, WIDGET_MIME, BookError, _run, book_sources,
                     checkout)
 from .env import BookEnv, ensure_env
@@ -85,19 +85,21 @@ def _tags(cell: dict) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []) or [])
 
 
-def prepare_notebook(nb: dict, path: Path, *, injected: str = "show") -> dict:
+def prepare_notebook(nb: dict, path: Path, *, injected: str = "show", edition: str = "instructor") -> dict:
     """A copy of the notebook ready for the book (the file itself is not changed).
 
     - papermill's ``injected-parameters`` cell becomes a Markdown note listing the values
       the run used (``injected="show"``) or is dropped (``"remove"``);
-    - ``solution`` cells get ``hide-input`` (folded, one click to open);
+    - the `edition` (`solarcnn.course.editions`): ``"instructor"`` folds each ``solution`` cell
+      with its outputs (``hide-cell``, one click to open); ``"student"`` replaces it with a stub
+      and drops the solutions' and checks' outputs;
     - widget outputs (tqdm bars) keep only their text form and the widget state is dropped:
       rendering them would load scripts from a CDN.
     """
     if injected not in ("show", "remove"):
         raise ValueError(f"injected must be 'show' or 'remove'; received {injected!r}")
     check_notebook(nb, path)
-    nb = copy.deepcopy(nb)
+    nb = editions.apply(nb, edition, path)     # a new dict: the caller's notebook is not changed
     nb.get("metadata", {}).pop("widgets", None)
     cells = []
     for cell in nb["cells"]:
@@ -116,8 +118,6 @@ def prepare_notebook(nb: dict, path: Path, *, injected: str = "show") -> dict:
             if "id" in nb["cells"][0]:
                 cell["id"] = "injected-parameters-note"
         elif cell.get("cell_type") == "code":
-            if "solution" in tags and "hide-input" not in tags:
-                cell.setdefault("metadata", {})["tags"] = tags + ["hide-input"]
             for out in cell.get("outputs", []) or []:
                 data = out.get("data")
                 if isinstance(data, dict) and WIDGET_MIME in data:
@@ -217,7 +217,8 @@ RESULTS_PLACEHOLDER = "{{ results_table }}"
 
 
 def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: str | os.PathLike | None = None,
-          env: BookEnv | None = None, injected: str = "show", assets_dir: str | os.PathLike | None = None) -> Path:
+          env: BookEnv | None = None, injected: str = "show", assets_dir: str | os.PathLike | None = None,
+          edition: str = "instructor") -> Path:
     """Assemble the book's sources in ``<out_dir>/src`` and return that folder.
 
     Args:
@@ -230,7 +231,11 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
         injected: ``"show"`` or ``"remove"`` papermill's injected-parameters cells.
         assets_dir: a folder whose images notebooks reference by relative path
             (default the checkout's ``notebooks/`` if it exists); image files are copied.
+        edition: ``"instructor"`` (solutions folded with their outputs) or ``"student"``
+            (solutions replaced by stubs, no solution output); see `solarcnn.course.editions`.
     """
+    if edition not in editions.EDITIONS:
+        raise ValueError(f"edition must be one of {editions.EDITIONS}; received {edition!r}")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     course_book = book_src is None        # the checkout's own book gets the benchmark page too
     book_src = Path(book_src) if book_src else book_sources()
@@ -240,7 +245,7 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
     notebooks = find_notebooks(run_dir)
     prepared = {}
     for path in notebooks:
-        prepared[path.stem] = prepare_notebook(_read_notebook(path), path, injected=injected)
+        prepared[path.stem] = prepare_notebook(_read_notebook(path), path, injected=injected, edition=edition)
     for nb in prepared.values():
         unlink_missing_notebooks(nb, set(prepared))
     results_page = (book_src / "results.md").read_text(encoding="utf-8")
@@ -255,6 +260,10 @@ def stage(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, book_src: s
         shutil.rmtree(src)
     src.mkdir(parents=True)
     shutil.copy2(book_src / "_config.yml", src / "_config.yml")
+    if edition == "student":              # the student book says which edition it is in its title
+        config = (src / "_config.yml").read_text(encoding="utf-8")
+        config = re.sub(r'^(title:\s*)"(.*)"\s*$', r'\1"\2 (student edition)"', config, count=1, flags=re.M)
+        (src / "_config.yml").write_text(config, encoding="utf-8")
     shutil.copy2(book_src / "intro.md", src / "index.md")
     (src / "results.md").write_text(results_page.replace(RESULTS_PLACEHOLDER, table.rstrip()), encoding="utf-8")
     for page in extra_pages:
@@ -344,7 +353,7 @@ class BuildResult:
 
 def build(run_dir: str | os.PathLike = "runs/tiny", out_dir: str | os.PathLike = "build/book", *,
           book_src: str | os.PathLike | None = None, env: BookEnv | None = None, injected: str = "show",
-          timeout: float = 900, return_result: bool = False):
+          timeout: float = 900, return_result: bool = False, edition: str = "instructor"):
     """Stage and build the book; return the path of its ``index.html``.
 
     Runs ``jupyter-book build -W -n --keep-going`` in the book environment, so any
@@ -359,10 +368,11 @@ def build(run_dir: str | os.PathLike = "runs/tiny", out_dir: str | os.PathLike =
         injected: ``"show"`` or ``"remove"`` papermill's injected-parameters cells.
         timeout: seconds the build may take.
         return_result: return a `BuildResult` (index, pages, log) instead of the path.
+        edition: ``"instructor"`` or ``"student"`` (see `stage`).
     """
     env = env or ensure_env()
     out_dir = Path(out_dir).resolve()
-    src = stage(run_dir, out_dir, book_src=book_src, env=env, injected=injected)
+    src = stage(run_dir, out_dir, book_src=book_src, env=env, injected=injected, edition=edition)
     build_dir = out_dir / "_build"
     if build_dir.exists():
         shutil.rmtree(build_dir)
