@@ -18,6 +18,8 @@ _COMMAND_MODULES = [
     "solarcnn.data.cli",          # data list|fetch|verify|path
     "solarcnn.course.archive_cli",  # archive check|download|verify|how (the papers' real data)
     "solarcnn.course.book_cli",   # book
+    "solarcnn.course.editions",   # notebooks --edition student|instructor OUT
+    "solarcnn.course.doctor",     # doctor (is this machine ready for the course?)
     "solarcnn.slic.cli",          # classify
     "solarcnn.deepcam.cli",       # deepcam generate|split|summarize
     "solarcnn.synthetic.cli",     # synthetic list|generate
