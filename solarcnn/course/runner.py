@@ -489,8 +489,9 @@ def register(subparsers) -> None:
     p.add_argument("--run-dir", default=None, help="output folder (default runs/<profile>)")
     p.add_argument("--kernel", default=KERNEL_NAME)
     p.add_argument("--cell-timeout", type=int, default=1200, help="seconds per cell (default 1200)")
-    p.add_argument("--log-output", action="store_true", help="stream notebook output here")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--log-output", action="store_true",
+                   help="stream notebook output here (else it goes to run.log in the run folder)")
+    p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     p.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
     p.set_defaults(func=_cli)
 
@@ -505,4 +506,8 @@ def _cli(args) -> int:
                         stop_on_error=not args.keep_going)
     print(f"\nExecuted notebooks: {res.run_dir}")
     print(f"Results table:      {res.results_md}")
-    return 1 if res.failed else 0
+    print(f"Framework log:      {res.log_file}")
+    if res.failures:
+        print(f"solarcnn: error: {len(res.failures)} notebook(s) failed: {', '.join(res.failures)} "
+              f"(their executed copies: {res.run_dir / 'failed'})", file=sys.stderr)
+    return 1 if res.failures else 0

@@ -1,7 +1,9 @@
 """``solarcnn data list | fetch NAME | verify NAME | path NAME | build NAME``.
 
-`fetch` and `verify` print one status line per file and exit non-zero when any
-file fails; the errors say which file and what is wrong.
+`fetch` and `verify` (one set, or every real set with ``--all``) show a progress bar
+per data set on a terminal (``--no-progress``, or stdout not a terminal: one status
+line per file instead), print failures and a summary line per set, and exit 1 when
+any file fails; the errors say which file and what is wrong.
 """
 from __future__ import annotations
 
@@ -17,15 +19,19 @@ def register(subparsers) -> None:
     lp = sub.add_parser("list", help="the known data sets (real and derived)")
     lp.add_argument("--kind", choices=["all", "files", "derived"], default="all")
     lp.set_defaults(func=_list)
-    fp = sub.add_parser("fetch", help="download/copy a data set (or one file) into the cache, verified")
-    fp.add_argument("name")
+    fp = sub.add_parser("fetch", help="download/copy a data set (or one file, or --all) into the cache, verified")
+    fp.add_argument("name", nargs="?", default=None, help="the data set (see `solarcnn data list`)")
     fp.add_argument("relpath", nargs="?", default=None, help="one file or folder of the set (default: all)")
+    fp.add_argument("--all", action="store_true", help="every real data set (derived sets are built on use)")
     fp.add_argument("--quiet", "-q", action="store_true", help="print failures and the summary only")
+    fp.add_argument("--no-progress", action="store_true", help="no progress bars (also when stdout is not a terminal)")
     fp.set_defaults(func=_fetch)
     vp = sub.add_parser("verify", help="check the cached files' sizes and SHA-256 (fetches nothing)")
-    vp.add_argument("name")
+    vp.add_argument("name", nargs="?", default=None, help="the data set (see `solarcnn data list`)")
     vp.add_argument("relpath", nargs="?", default=None)
-    vp.add_argument("--quiet", "-q", action="store_true")
+    vp.add_argument("--all", action="store_true", help="every real data set")
+    vp.add_argument("--quiet", "-q", action="store_true", help="print failures and the summary only")
+    vp.add_argument("--no-progress", action="store_true", help="no progress bars (also when stdout is not a terminal)")
     vp.set_defaults(func=_verify)
     pp = sub.add_parser("path", help="print where a data set (or file) is in the cache")
     pp.add_argument("name")
@@ -60,39 +66,82 @@ def _list(args) -> int:
     return 0
 
 
+def _names(args) -> list[str]:
+    """The data sets a fetch/verify names: one (NAME), or every real one (--all)."""
+    from ..errors import ParameterError
+    from . import list_datasets
+
+    if args.all == bool(args.name):
+        raise ParameterError(f"name a data set, or --all (not both); e.g. `solarcnn data {args.data_command} wsiseg`")
+    if args.all and args.relpath:
+        raise ParameterError("a file or folder of a set (RELPATH) goes with one data set, not with --all")
+    return list_datasets(kind="files") if args.all else [args.name]
+
+
+def _progress_on(args) -> bool:
+    """Progress bars: on a terminal, unless --no-progress."""
+    try:
+        return not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _bar(total: int, desc: str, on: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="file", disable=not on, file=sys.stderr, leave=False,
+                dynamic_ncols=True, mininterval=0.2)
+
+
 def _fetch(args) -> int:
-    from . import iter_fetch, manifest
+    from . import fetch, iter_fetch, manifest
+    from .registry import _select
 
-    if manifest(args.name).is_derived:
-        from . import fetch
-
-        print(fetch(args.name, args.relpath, build=True))
-        return 0
-    counts: dict[str, int] = {}
+    progress = _progress_on(args)
     failed = 0
-    for rel, how, err in iter_fetch(args.name, args.relpath):
-        counts[how] = counts.get(how, 0) + 1
-        if err is not None:
-            failed += 1
-            print(f"FAILED  {rel}: {err}", file=sys.stderr)
-        elif not args.quiet:
-            print(f"{how:<8}{rel}")
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    print(f"{args.name}: {summary}")
+    for name in _names(args):
+        m = manifest(name)
+        if m.is_derived:
+            print(fetch(name, args.relpath, build=True))
+            continue
+        counts: dict[str, int] = {}
+        with _bar(len(_select(m, args.relpath)[0]), name, progress) as bar:
+            for rel, how, err in iter_fetch(name, args.relpath, progress=progress):
+                counts[how] = counts.get(how, 0) + 1
+                bar.update(1)
+                if err is not None:
+                    failed += 1
+                    bar.write(f"FAILED  {rel}: {err}", file=sys.stderr)
+                elif not args.quiet and not progress:
+                    print(f"{how:<8}{rel}")
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"{name}: {summary}")
     return 1 if failed else 0
 
 
 def _verify(args) -> int:
-    from . import verify
+    from . import manifest, verify
+    from .registry import _select
 
+    progress = _progress_on(args)
     bad = 0
-    for st in verify(args.name, args.relpath):
-        if not st.ok:
-            bad += 1
-            print(f"{st.status.upper():<18}{st.message}", file=sys.stderr)
-        elif not args.quiet:
-            print(f"{'ok':<18}{st.path}")
-    print(f"{args.name}: {'all files ok' if not bad else f'{bad} file(s) failed'}")
+    for name in _names(args):
+        m = manifest(name)
+        if m.is_derived:
+            verify(name, args.relpath)               # raises: derived sets have no checksums
+        entries = _select(m, args.relpath)[0]
+        with _bar(len(entries), name, progress) as bar:
+            failed_here = 0
+            for entry in entries:                    # one by one, for the bar
+                st = verify(name, entry.path)[0]
+                bar.update(1)
+                if not st.ok:
+                    failed_here += 1
+                    bar.write(f"{st.status.upper():<18}{st.message}", file=sys.stderr)
+                elif not args.quiet and not progress:
+                    print(f"{'ok':<18}{st.path}")
+        bad += failed_here
+        print(f"{name}: {'all files ok' if not failed_here else f'{failed_here} file(s) failed'}")
     return 1 if bad else 0
 
 

@@ -11,6 +11,7 @@ a half file that a later run would take for a good one.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -301,6 +302,44 @@ def _select(m: Manifest, relpath: str | None) -> tuple[list[FileEntry], str]:
     return [entry], entry.path
 
 
+def _remove_stale_parts(dest: Path) -> None:
+    """Delete the temporary files of `dest` (``.part-<pid>-<thread>-<name>``, or the older
+    ``.<name>.part-<pid>-<hex>``) left by a process that no longer runs (a fetch killed with kill -9)."""
+    try:
+        parts = [(t, t.name[len(".part-"):]) for t in dest.parent.glob(f".part-*-{dest.name}")]
+        parts += [(t, t.name[len(f".{dest.name}.part-"):]) for t in dest.parent.glob(f".{dest.name}.part-*")]
+    except OSError:
+        return
+    for tmp, rest in parts:
+        try:
+            pid = int(rest.split("-")[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue                          # that process still runs (another fetch): leave its file
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            tmp.unlink()
+            log.info("%s: removed the partial file of a fetch that did not finish (process %d)", tmp, pid)
+        except OSError:
+            pass
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _cache_not_writable(dest: Path, exc: OSError) -> DataFileError:
+    """The error for a cache this process cannot write into; it names $SOLARCNN_CACHE."""
+    return DataFileError(dest, f"cannot write into the data cache {cache_dir()} ({exc.strerror or exc}); "
+                               f"set ${CACHE_ENV} to a writable folder")
+
+
 def _fetch_entry(m: Manifest, entry: FileEntry, root: Path, mirror: Path | None, progress: bool) -> str:
     """Make `root/entry.path` a verified copy; return how: "cached", "mirror", "download", "archive"."""
     dest = root / entry.path
@@ -308,6 +347,26 @@ def _fetch_entry(m: Manifest, entry: FileEntry, root: Path, mirror: Path | None,
         if _is_good(dest, entry):
             return "cached"
         log.warning("%s: cached copy fails its size/SHA-256 check; fetching it again", dest)
+    _remove_stale_parts(dest)
+    try:
+        how = _get_entry(m, entry, dest, mirror, progress)
+    except DataFileError as exc:              # download() wraps a disk error in one
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, DataFileError) and cause.errno in _NOT_WRITABLE:
+            raise _cache_not_writable(dest, cause) from exc
+        raise
+    except OSError as exc:
+        if exc.errno in _NOT_WRITABLE:
+            raise _cache_not_writable(dest, exc) from exc
+        raise
+    key = _stat_key(dest)
+    if key is not None:
+        _VERIFIED[str(dest)] = (*key, entry.sha256)
+    return how
+
+
+def _get_entry(m: Manifest, entry: FileEntry, dest: Path, mirror: Path | None, progress: bool) -> str:
+    """Copy or download one file of a set to `dest` (verified); return how."""
     if mirror is not None:
         src = mirror / m.mirror_dir / entry.path
         if not src.is_file():
@@ -333,9 +392,6 @@ def _fetch_entry(m: Manifest, entry: FileEntry, root: Path, mirror: Path | None,
         raise DataFileError(dest, f"this file is not published byte for byte: it is derived from "
                                   f"{src.get('url')} ({src.get('description')}). Get it from a mirror "
                                   f"(set ${MIRROR_ENV}) or build it as described.")
-    key = _stat_key(dest)
-    if key is not None:
-        _VERIFIED[str(dest)] = (*key, entry.sha256)
     return how
 
 

@@ -26,11 +26,34 @@ def _list(args) -> int:
     return 0
 
 
+def _check_options(name: str, options: dict) -> None:
+    """Refuse a ``-o KEY VALUE`` the generator does not take (a usage error, not a TypeError)."""
+    import inspect
+
+    from ..errors import ParameterError
+    from . import _load_all
+    from .base import _REGISTRY, available
+
+    _load_all()
+    if name not in _REGISTRY:
+        raise ParameterError(f"no synthetic generator {name!r}; available: {sorted(available())}")
+    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = sorted(k for k, p in params.items() if k not in ("self", "seed")
+                   and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ParameterError(f"synthetic generator {name!r} has no option(s) {unknown}; its options are {known}")
+
+
 def _generate(args) -> int:
     from ..utils import parse_value
     from .base import get
 
-    gen = get(args.name, seed=args.seed, **{k: parse_value(v) for k, v in args.option})
+    options = {k: parse_value(v) for k, v in args.option}
+    _check_options(args.name, options)
+    gen = get(args.name, seed=args.seed, **options)
     paths = gen.write(args.directory, args.n, start=args.start, n_jobs=args.jobs)
     kept = len(gen.reused)
     print(f"wrote {len(paths) - kept} file(s) to {args.directory}"
