@@ -176,7 +176,7 @@ def test_every_declared_parameter_of_every_notebook_passes_the_runner_checks(nb)
     settings = profiles.table(nb.stem)
     assert set(settings["full"]) <= set(declared), sorted(set(settings["full"]) - set(declared))
     for key, value in settings["full"].items():
-        text = value if isinstance(value, str) else json.dumps(value)      # as typed after -p NAME
+        text = value if isinstance(value, str) and value else json.dumps(value)   # as typed after -p NAME
         checked = runner.check_parameters(nb, {key: runner.parse_value(text), "PROFILE": "tiny"})
         assert checked[key] == value and type(checked[key]) is type(value), (key, value, checked[key])
     assert runner.check_parameters(nb, {"seed": 7})["seed"] == 7
