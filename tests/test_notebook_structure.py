@@ -55,6 +55,17 @@ def test_header(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_cell_then_imports_then_parameters(path):
+    """Rule 2: the first code cell is the Colab set-up cell (tagged colab-setup), the next the imports, then
+    the parameters cell (its content is checked against book/_config.yml by tests/test_launch.py)."""
+    code = [c for c in _read(path).cells if c.cell_type == "code"]
+    assert "colab-setup" in _tags(code[0]), "the first code cell must be the Colab cell (tag colab-setup)"
+    assert 'if "google.colab" in sys.modules:' in code[0].source
+    assert re.match(r"^(import|from) ", code[1].source), "the Colab cell is followed by the imports cell"
+    assert "parameters" in _tags(code[2]), "the imports cell is followed by the parameters cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_parameters_cell_matches_profile_file(path):
     nb = _read(path)
     cell = _params_cell(nb)
@@ -108,3 +119,8 @@ def test_closing_sections_and_exercises(path):
     assert len(solutions) >= 2, f"2–3 exercises with solutions expected; found {len(solutions)} solution cells"
     assert all(c.cell_type == "code" and "hide-input" in _tags(c) for c in solutions), \
         "solution cells are code cells tagged 'solution' and 'hide-input'"
+    for i, c in enumerate(nb.cells):
+        if "solution" in _tags(c):
+            nxt = nb.cells[i + 1]
+            assert "exercise-check" in _tags(nxt) and "solarcnn.exercises.check(" in nxt.source, \
+                f"cell {i}: a solution is followed by its check cell (tag exercise-check)"
