@@ -17,6 +17,8 @@ from pathlib import Path
 from .runtime import current_notebook
 
 _MEMORY: dict[str, dict] = {}
+# Where a notebook's data came from (`solarcnn.data.archive.announce_source`): recorded, never a headline.
+PROVENANCE = ("data_source", "data_files")
 
 
 def _clean(value):
@@ -96,7 +98,9 @@ def recorded(notebook: str | None = None) -> dict:
 
 def headline_metric(metrics: dict) -> tuple[str, dict] | None:
     """The headline of one notebook's metrics (``{name: entry}`` as in ``<notebook>.json``): the metric
-    recorded with ``headline=True`` (the last such), else the first one recorded; None if there are none."""
+    recorded with ``headline=True`` (the last such), else the first one recorded; None if there are none.
+    The data's provenance (`PROVENANCE`) is a headline only when nothing else was recorded."""
+    metrics = {n: e for n, e in metrics.items() if n not in PROVENANCE} or metrics
     if not metrics:
         return None
     flagged = [(e.get("time", 0), n) for n, e in metrics.items() if e.get("headline")]

@@ -91,3 +91,55 @@ class Archive:
         """What the folder holds, in a few lines."""
         lines = [f"{self.track} data: {self.source}", f"  layout: {self.layout}", f"  files: {len(self.files)}"]
         return "\n".join(lines + [f"  {d}" for d in self.details])
+
+
+def announce_source(archive: Archive | None = None, *, synthetic: str = "", n_files: int | None = None,
+                    record: bool = True) -> str:
+    """Say (print, and record with `solarcnn.record` as ``data_source`` and ``data_files``) where a notebook's
+    data come from: the user's folder (`archive`) or the package's synthetic generator.
+
+    Args:
+        archive: the validated folder, or None for the profile's default (synthetic) source.
+        synthetic: what the synthetic source is, in a few words (when `archive` is None).
+        n_files: the number of synthetic files (when `archive` is None).
+        record: also record the two values.
+
+    Returns:
+        The line printed.
+    """
+    from ..results import record as record_metric
+
+    if archive is not None:
+        source, files = archive.source, len(archive.files)
+        line = f"Data source: {source} (data_dir: {files} files, {archive.layout})"
+        description = f"the user's {archive.track} folder"
+    else:
+        source, files = "synthetic", int(n_files or 0)
+        line = f"Data source: synthetic ({synthetic or 'the package generator'}; {files} files). " \
+               "Set data_dir to a folder in the original project's layout to use real data"
+        description = synthetic or "the package's synthetic generator"
+    print(line)
+    if record:
+        record_metric("data_source", source, description=description, verbose=False)
+        record_metric("data_files", files, description="files in the data source", verbose=False)
+    return line
+
+
+def require_synthetic(data_dir, notebook: str, *, track: str, instead: str) -> None:
+    """Stop a notebook that does not read real data yet when `data_dir` is set (never ignore it silently).
+
+    Args:
+        data_dir: the notebook's ``data_dir`` setting ("" or None: the synthetic default, accepted).
+        notebook: the notebook's name, for the message.
+        track: the reader's track (``solarcnn archive check TRACK FOLDER`` validates such a folder).
+        instead: where real data of this track can be used instead.
+
+    Raises:
+        ParameterError: `data_dir` is set.
+    """
+    from ..errors import ParameterError
+
+    if data_dir:
+        raise ParameterError(f"{notebook}: data_dir={str(data_dir)!r}: this notebook runs on its synthetic data only "
+                             f"(its steps use the simulation's own labels and truth). Check the folder with "
+                             f"'solarcnn archive check {track} {data_dir}'; {instead}")

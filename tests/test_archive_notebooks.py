@@ -1,0 +1,76 @@
+"""`solarcnn run NN -p data_dir FOLDER` in the tiny profile (issue 14 item 1): a fixture folder in the original
+layout runs end to end (notebooks 02 and 05) and the results record where the data came from; a wrong folder,
+or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def run(nb, tmp_path, *params):
+    env = dict(os.environ, SOLARCNN_WORKDIR=str(tmp_path / "work"))
+    env.pop("SOLARCNN_RESULTS_DIR", None)        # the runner sets it inside its run folder
+    cmd = [sys.executable, "-m", "solarcnn", "run", nb, "--run-dir", str(tmp_path / "runs"), "--no-progress"]
+    for name, value in params:
+        cmd += ["-p", name, str(value)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return proc, tmp_path / "runs"
+
+
+def metrics(runs, notebook):
+    return {k: v["value"] for k, v in json.loads((runs / "metrics" / f"{notebook}.json").read_text()).items()}
+
+
+def test_notebook_05_on_an_unsplit_deepcam_folder(tmp_path):
+    from solarcnn.synthetic import get
+
+    folder = tmp_path / "All-Hist"
+    get("cam5", seed=7, size=(96, 144)).write(folder, 10, progress=False)
+    for stamp in folder.glob(".*.json"):
+        stamp.unlink()
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+    proc, runs = run("05", tmp_path, ("data_dir", folder), ("epochs", 1))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "05_deepcam_climate_segmentation")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 10
+    assert 0.0 <= got["val_iou"] <= 1.0
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before   # only read
+    executed = json.loads((runs / "05_deepcam_climate_segmentation.ipynb").read_text())
+    first = next("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
+                 for o in c.get("outputs", []) if "Data source:" in "".join(o.get("text", "")))
+    assert f"Data source: {folder.resolve()} (data_dir: 10 files" in first
+    assert "train 8, validation 1, test 1" in first
+    assert "val_iou" in proc.stdout and "data_source" not in proc.stdout.split("done in")[-1].split("\n")[0]
+
+
+def test_notebook_02_on_slic_class_folders(tmp_path):
+    from solarcnn.synthetic import get
+
+    folder = tmp_path / "DATA"
+    gen = get("sot", seed=5, frames_per_sequence=2, size=128)
+    gen.write(folder, len(gen.indices(4)), progress=False)
+    for stamp in folder.glob(".*.json"):
+        stamp.unlink()
+    proc, runs = run("02", tmp_path, ("data_dir", folder), ("epochs", 1))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "02_slic_feature_classifier")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 40
+    assert 0.0 <= got["val_accuracy"] <= 1.0
+    assert not list(folder.rglob("*.npz"))
+
+
+def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc, _ = run("05", tmp_path, ("data_dir", empty))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "DataLayoutError" in out and f"{empty}: holds no data*.h5 file" in out
+    proc, _ = run("03", tmp_path / "b", ("data_dir", empty))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "runs on its synthetic data only" in out and "solarcnn archive check cirrus" in out
