@@ -940,3 +940,31 @@ def test_slic_output_inside_source_refused(tmp_path):
         with pytest.raises(DataFileError, match="inside the source"):
             prepare_directory(src, dst, size=16, progress=False)
     assert tree_hash(src) == before
+
+
+def test_derived_set_built_with_other_options_is_not_served(tmp_path, monkeypatch):
+    import yaml
+
+    from solarcnn.data import registry
+
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    monkeypatch.setenv("SOLARCNN_MANIFESTS", str(manifests))
+    monkeypatch.setenv("SOLARCNN_CACHE", str(tmp_path / "cache"))
+    doc = {"name": "synthetic_toy", "description": "d", "citation": "c", "licence": "MIT",
+           "derived": {"generator": "sunspot_disk", "options": {"seed": 1, "n": 2, "size": 32},
+                       "command": "solarcnn data build synthetic_toy", "description": "two tiny disks."}}
+    (manifests / "synthetic_toy.yaml").write_text(yaml.safe_dump(doc))
+    root = registry.fetch("synthetic_toy", build=True)
+    before = tree_hash(root)
+    doc["derived"]["options"]["seed"] = 2                       # the manifest changes: the cache is stale
+    (manifests / "synthetic_toy.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(DataFileError, match="other options") as err:
+        registry.fetch("synthetic_toy", build=False)
+    assert str(root) in str(err.value)
+    with pytest.raises(DataFileError, match="seed") as err:      # rebuilding refuses the seed-1 folder
+        registry.fetch("synthetic_toy")
+    assert tree_hash(root) == before
+    doc["derived"]["options"].update(seed=1, n=3)                # more samples, same settings: completed
+    (manifests / "synthetic_toy.yaml").write_text(yaml.safe_dump(doc))
+    assert len(list(registry.fetch("synthetic_toy").glob("*.fits"))) == 3

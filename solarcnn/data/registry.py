@@ -556,12 +556,31 @@ def build_derived(name: str, out: str | os.PathLike | None = None, *, progress: 
     root = Path(out) if out is not None else cache_dir() / name
     root.mkdir(parents=True, exist_ok=True)
     gen.write(root, n, n_jobs=n_jobs, progress=progress)
-    (root / _DONE).write_text(f"{m.derived['generator']} {m.derived['options']}\n")
+    from ..utils import atomic_write_text
+
+    atomic_write_text(root / _DONE, _done_text(m))
     return root
 
 
+def _done_text(m: Manifest) -> str:
+    """The marker of a completed build: the generator and every option it was built with."""
+    return f"{m.derived['generator']} {m.derived['options']}\n"
+
+
 def _fetch_derived(m: Manifest, root: Path, relpath: str | None, build: bool | None) -> Path:
-    built = (root / _DONE).is_file()
+    marker = root / _DONE
+    try:
+        built = marker.read_text() == _done_text(m)
+    except OSError:
+        built = False
+    if not built and marker.is_file():
+        # built with other options than the manifest's: build again (the generator's stamp then keeps the
+        # files made with the same settings, or refuses a folder of other ones, naming it)
+        if build is False:
+            raise DataFileError(root, f"was built with other options ({marker.read_text().strip()}) than the "
+                                      f"manifest's ({_done_text(m).strip()}). " + _derived_message(m))
+        log.info("%s: built with other options than the manifest's; building it again", root)
+        build = True
     if not built:
         if build is None:
             build = bool(m.derived.get("auto_build", False))
