@@ -968,3 +968,23 @@ def test_derived_set_built_with_other_options_is_not_served(tmp_path, monkeypatc
     doc["derived"]["options"].update(seed=1, n=3)                # more samples, same settings: completed
     (manifests / "synthetic_toy.yaml").write_text(yaml.safe_dump(doc))
     assert len(list(registry.fetch("synthetic_toy").glob("*.fits"))) == 3
+
+
+def test_wsiseg_png_readers_name_the_file(tmp_path):
+    from PIL import Image
+
+    from solarcnn.cirrus.wsiseg import _read_png, encode_annotation
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(good)
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(good.read_bytes()[:200])
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a png" * 20)
+    for p, mode in ((trunc, "RGB"), (junk, "RGB"), (good, "L"), (tmp_path / "none.png", "RGB")):
+        with pytest.raises(DataFileError) as err:
+            _read_png(p, mode)
+        assert str(p) in str(err.value)
+    with pytest.raises(DataFileError, match="besides 0, 100 and 255") as err:
+        encode_annotation(np.array([[0, 100], [254, 255]]), "ann.png")
+    assert "ann.png" in str(err.value)
