@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .runtime import current_notebook
+from .utils import atomic_write_text
 
 _MEMORY: dict[str, dict] = {}
 # Where a notebook's data came from (`solarcnn.data.archive.announce_source`): recorded, never a headline.
@@ -72,9 +73,7 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.loads(path.read_text()) if path.exists() else {}
         data[name] = entry
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
     if verbose:
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"[recorded] {nb} · {name} = {shown}{(' ' + unit) if unit else ''}")
@@ -112,9 +111,7 @@ def headline_metric(metrics: dict) -> tuple[str, dict] | None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def collect(metrics_dir: str | os.PathLike, durations: dict | None = None) -> list[dict]:

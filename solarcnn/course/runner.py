@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import ParameterError, SolarCNNError
 from ..profiles import PROFILES, check_profile
-from ..utils import course_folder, parse_value, repo_root  # noqa: F401  (parse_value, repo_root: kept for callers)
+from ..utils import atomic_write_text, course_folder, parse_value, repo_root  # noqa: F401  (parse_value, repo_root: kept for callers)
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 KERNEL_NAME = "solarcnn"          # the course's named kernel (tools/setup.sh installs it into .venv)
@@ -420,9 +420,7 @@ def _alive(pid: int) -> bool:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def _isatty(stream) -> bool:
