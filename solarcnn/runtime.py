@@ -68,7 +68,15 @@ def _devices(backend: str) -> list[str]:
 
         return [str(d) for d in keras.distribution.list_devices()]
     except Exception:
-        return []
+        pass
+    if backend == "torch":          # Keras has no distribution API on PyTorch: ask torch itself
+        try:
+            import torch
+
+            return ["cpu:0"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        except Exception:
+            pass
+    return []
 
 
 def nvidia_gpus() -> list[str]:
