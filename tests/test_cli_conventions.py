@@ -61,15 +61,29 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, needles):
     assert not (tmp_path / "r").exists() and not (tmp_path / "g").exists()
 
 
-def test_failures_exit_1_with_one_line_and_debug_shows_the_traceback(tmp_path):
+def test_output_path_that_is_a_file_and_debug_shows_the_traceback(tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     args = ["deepcam", "generate", a_file, "-n", "1", "--size", "16", "16"]
-    line = _one_error_line(_run(*args), 1, str(a_file))
+    line = _one_error_line(_run(*args), 2, str(a_file))
     assert a_file.read_text() == "not a folder"
     debug = _run(*args, "--debug")
-    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == line
+
+
+def test_a_failure_exits_1_with_one_line(tmp_path):
+    """A damaged file in the cache: verify fails (exit 1): a line per bad file, then ``solarcnn: error: …``."""
+    cache = tmp_path / "cache"
+    assert _run("data", "fetch", "cam5_grid", env={"SOLARCNN_CACHE": str(cache)}).returncode == 0
+    victim = next(p for p in sorted((cache / "cam5_grid").rglob("*")) if p.is_file())
+    victim.write_bytes(b"damaged")
+    proc = _run("data", "verify", "cam5_grid", env={"SOLARCNN_CACHE": str(cache)})
+    assert proc.returncode == 1 and proc.stdout.strip() == "cam5_grid: 1 file(s) failed"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and str(victim) in lines[0] and "Traceback" not in proc.stderr
+    assert lines[1] == ("solarcnn: error: 1 file(s) failed the check (listed above); "
+                        "`solarcnn data fetch NAME` fetches them again")
 
 
 def test_closed_pipe_ends_quietly():

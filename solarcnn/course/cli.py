@@ -7,10 +7,11 @@ its ``--help`` to `EXAMPLES` (or an ``epilog`` of its own).
 
 Conventions of every command (tested in tests/test_cli_conventions.py):
 
-- a usage error (a bad option or value, an unknown name) prints one line
-  ``solarcnn: error: …`` to stderr and exits 2; a failure (a bad file, a failed download
-  or notebook) prints ``solarcnn: error: …`` (one line; a failed notebook: a few) and
-  exits 1; ``--debug`` (anywhere on the line) adds the traceback;
+- a usage error (a bad option, value or name, an input file or folder that is missing or
+  not in the expected format, an output path that is a file) prints one line
+  ``solarcnn: error: …`` to stderr and exits 2; a failure (a failed notebook, download,
+  disk write or verification) prints ``solarcnn: error: …`` (a failed notebook: a few
+  lines) and exits 1; ``--debug`` (anywhere on the line) adds the traceback (`exit_code`);
 - output into a closed pipe (``solarcnn data list | head -1``) ends quietly, exit 0;
 - Ctrl-C prints ``solarcnn: interrupted`` and exits 130.
 """
@@ -23,7 +24,7 @@ import sys
 import traceback
 
 from .._version import __version__
-from ..errors import DataFileError, ManifestError, ParameterError, SolarCNNError
+from ..errors import SolarCNNError
 
 _COMMAND_MODULES = [
     "solarcnn.course.runner",     # run
@@ -134,10 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def exit_code(exc: BaseException) -> int:
-    """2 for a usage error (a bad parameter, value or name), 1 for a failure."""
-    if isinstance(exc, DataFileError):                 # a file's content: a failure, though a ValueError
+    """2 for a usage error, 1 for a failure.
+
+    Usage errors: the input the command was given is refused before work is done — a bad option,
+    parameter or value, an unknown name, a file or folder argument that is missing, of the wrong
+    kind or not in the expected format (the package's errors: `SolarCNNError`, and `ValueError`,
+    `TypeError`, `KeyError` of argument checks). Failures: the work itself went wrong — a notebook
+    failed (`NotebookExecutionError`), the disk or the network failed (`OSError`), anything unexpected.
+    """
+    from .runner import NotebookExecutionError
+
+    if isinstance(exc, NotebookExecutionError):
         return 1
-    if isinstance(exc, (ParameterError, ManifestError, KeyError, TypeError, ValueError)):
+    if isinstance(exc, (SolarCNNError, KeyError, TypeError, ValueError)):
         return 2
     return 1
 

@@ -116,6 +116,8 @@ def _fetch(args) -> int:
                     print(f"{how:<8}{rel}")
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         print(f"{name}: {summary}")
+    if failed:
+        print(f"solarcnn: error: {failed} file(s) could not be fetched (listed above)", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -142,6 +144,9 @@ def _verify(args) -> int:
                     print(f"{'ok':<18}{st.path}")
         bad += failed_here
         print(f"{name}: {'all files ok' if not failed_here else f'{failed_here} file(s) failed'}")
+    if bad:
+        print(f"solarcnn: error: {bad} file(s) failed the check (listed above); "
+              f"`solarcnn data fetch NAME` fetches them again", file=sys.stderr)
     return 1 if bad else 0
 
 
