@@ -988,3 +988,18 @@ def test_wsiseg_png_readers_name_the_file(tmp_path):
     with pytest.raises(DataFileError, match="besides 0, 100 and 255") as err:
         encode_annotation(np.array([[0, 100], [254, 255]]), "ann.png")
     assert "ann.png" in str(err.value)
+
+
+def test_split_never_replaces_a_foreign_file(cam_root):
+    from solarcnn.deepcam.data import split_files
+
+    parts = split_files(cam_root / "all", cam_root / "s", link="copy")
+    split_files(cam_root / "all", cam_root / "s", link="copy")            # its own copies: replaced fine
+    victim = cam_root / "s" / "train" / parts["train"][0].name
+    victim.write_bytes(b"the user's own work under that name")
+    before = tree_hash(cam_root)
+    for link in ("copy", "symlink"):
+        with pytest.raises(DataFileError, match="neither a link nor a copy") as err:
+            split_files(cam_root / "all", cam_root / "s", link=link, seed=7)
+        assert str(victim) in str(err.value)
+    assert tree_hash(cam_root) == before

@@ -453,14 +453,36 @@ def _write_split(directory: Path, output: Path, files: list[Path], parts: dict, 
     ``root/train`` into ``root``) or a destination that is one of the source files is refused. Each link or
     copy is made under a temporary name and renamed over the destination, so an interrupted split leaves
     every destination either old or new, never missing. Links (and copies) of source files left in a part
-    folder by an earlier split with other settings are removed, so no file ends up in two parts.
+    folder by an earlier split with other settings are removed, so no file ends up in two parts. A regular
+    file is replaced or removed only when it is a copy of the source file of that name (same size and
+    modification time, as ``shutil.copy2`` leaves it); any other file is refused, never overwritten.
     """
     import shutil
 
     src_dir = directory.resolve()
     sources = {os.path.abspath(f) for f in files}
     real_sources = {f.resolve() for f in files}
-    names = {f.name for f in files}
+    by_name = {f.name: f for f in files}
+    names = set(by_name)
+
+    def ours(path: Path) -> bool:
+        """`path` is a link, or a copy of the source file of its name (which a split may replace)."""
+        if path.is_symlink():
+            return True
+        src = by_name.get(path.name)
+        if src is None:
+            return False
+        a, b = path.stat(), Path(src).stat()
+        return a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime)
+
+    for name in parts:
+        target = output / name
+        if target.is_dir():
+            for old in target.iterdir():
+                if old.name in names and old.is_file() and not ours(old) and old.resolve() not in real_sources:
+                    raise DataFileError(old, f"a file of the '{name}' split folder that is neither a link nor a copy "
+                                             f"of {by_name[old.name]}; refusing to replace or remove it. Move it "
+                                             "away or split into another output folder")
     for name, members in parts.items():
         target = output / name
         if target.exists() and target.resolve() == src_dir:
@@ -481,7 +503,7 @@ def _write_split(directory: Path, output: Path, files: list[Path], parts: dict, 
         mine = {m.name for m in members}
         for old in target.iterdir():   # a source file of another part, from an earlier split: remove the link/copy
             if old.name in names and old.name not in mine and (old.is_symlink() or old.is_file()):
-                if old.is_symlink() or old.resolve() not in real_sources:
+                if old.is_symlink() or (old.resolve() not in real_sources and ours(old)):
                     old.unlink()
         for src in members:
             with atomic_path(target / src.name) as tmp:
