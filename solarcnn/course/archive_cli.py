@@ -66,31 +66,28 @@ def _check(args) -> int:
 
 def _download(args) -> int:
     from ..data.archive import ASSEMBLE
+    from ..errors import ParameterError
 
     if args.track in ASSEMBLE:
-        print(f"solarcnn archive download {args.track}: {ASSEMBLE[args.track]}", file=sys.stderr)
-        return 2
+        raise ParameterError(f"archive download {args.track}: {ASSEMBLE[args.track]}")
     if args.out is None:
-        print(f"solarcnn archive download {args.track}: give the destination folder", file=sys.stderr)
-        return 2
+        raise ParameterError(f"archive download {args.track}: give the destination folder")
     common = {"min_interval": args.rate, "retries": args.retries}
     if args.track == "flare":
         from ..flare.archive import download_hmi
         from ..flare.helioviewer import API
 
         if not (args.start and args.end):
-            print("solarcnn archive download flare: give --start and --end (UTC), e.g. --start 2011-01-01 "
-                  "--end 2011-01-31T23:00", file=sys.stderr)
-            return 2
+            raise ParameterError("archive download flare: give --start and --end (UTC), e.g. --start 2011-01-01 "
+                                 "--end 2011-01-31T23:00")
         report = download_hmi(args.out, args.start, args.end, cadence_minutes=args.cadence,
                               base_url=args.url or API, keep_jp2=args.keep_jp2, **common)
     else:
         from ..deepcam.archive import SMALL_URL, download_small
 
         if not args.n:
-            print("solarcnn archive download deepcam: give -n N (sample files per split folder; each is about "
-                  "64 MB)", file=sys.stderr)
-            return 2
+            raise ParameterError("archive download deepcam: give -n N (sample files per split folder; each is "
+                                 "about 64 MB)")
         report = download_small(args.out, args.n, base_url=args.url or SMALL_URL, splits=tuple(args.splits),
                                 **common)
     print(report)
