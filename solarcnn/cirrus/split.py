@@ -27,15 +27,11 @@ def read_times(paths) -> list[_dt.datetime]:
     Raises:
         DataFileError: missing or unparsable ``DATE-OBS``.
     """
-    from ..io.fits import _open
+    from ..io.fits import read_hdus
 
     out = []
     for p in paths:
-        hdul = _open(p)
-        try:
-            value = hdul[0].header.get("DATE-OBS")
-        finally:
-            hdul.close()
+        value = read_hdus(p, max_hdus=1)[0][1].get("DATE-OBS")
         if value is None:
             raise DataFileError(p, "header has no DATE-OBS keyword; cannot group frames in time")
         try:
