@@ -1,14 +1,15 @@
 """solarcnn: deep learning on solar and Earth-science imagery, in Keras 3.
 
 The numbered notebooks in ``notebooks/`` teach; this package holds what they
-reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages:
+reuse. Start with ``solarcnn.setup(seed=...)``. Sub-packages, in layers that import only downhill
+(CONTRIBUTING.md, "Where things live"):
 
 - ``solarcnn.models``     model builders (``build_slic``, ``build_cirrus_unet``, ...)
 - ``solarcnn.metrics``    skill scores and segmentation metrics
 - ``solarcnn.data``       the data registry (manifests, cache, mirror)
 - ``solarcnn.synthetic``  generators writing data in the real on-disk formats
-- ``solarcnn.io``         robust readers (FITS, ...)
-- ``solarcnn.training``   schedules, optimisers, callbacks shared by the tracks
+- ``solarcnn.io``         every file format, read and written robustly (FITS, JPEG 2000, GOES lists, ...)
+- ``solarcnn.training``   losses, schedules and optimisers shared by the tracks
 - ``solarcnn.slic`` / ``cirrus`` / ``deepcam`` / ``flare``   one track each
 - ``solarcnn.course``     the course tooling: notebook runner, book builder, the ``solarcnn`` command
 - ``solarcnn.exercises``  the notebooks' self-checking exercises (``solarcnn.exercises.check("02.1", ...)``)
