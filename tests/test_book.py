@@ -118,7 +118,8 @@ def test_stage_orders_notebooks_by_number_and_writes_toc(run_dir, tmp_path):
     src = book.stage(run_dir, tmp_path / "out", env=_FakeEnv(tmp_path))
     toc = (src / "_toc.yml").read_text()
     files = [ln.split("file:")[1].strip() for ln in toc.splitlines() if "file:" in ln]
-    assert files == ["02_plot_page", "10_second_page", "results", "instructors", "benchmarks"]   # benchmarks/RESULTS.md
+    assert files == ["02_plot_page", "10_second_page", "results", "setting_up", "instructors",
+                     "benchmarks"]   # benchmarks/RESULTS.md
     assert "root: index" in toc
     assert (src / "index.md").read_text().startswith("# ")
     assert (src / "_vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
@@ -457,6 +458,33 @@ def test_browser_check_reports_resources_that_fail_to_load(built, chromium, tmp_
 @pytest.mark.book
 def test_check_book_all_pages(built, chromium):
     report = book.check_book(built.index, all_pages=True)
-    assert list(report) == ["index", "02_plot_page", "10_second_page", "benchmarks", "instructors", "results"]
+    assert list(report) == ["index", "02_plot_page", "10_second_page", "benchmarks", "instructors", "results",
+                            "setting_up"]
     assert all(facts["load_failures"] == [] for facts in report.values())
     assert report["10_second_page"]["mathjax"] >= 3 and report["10_second_page"]["images_loaded"] == 0
+
+
+def test_instructor_page_has_the_three_plans_with_minutes_and_exercises():
+    """book/instructors.md: half-day, one-day and two-day plans, minutes per session, existing exercise ids."""
+    import re as _re
+
+    from solarcnn.course.exercises import list_exercises
+
+    page = (Path(__file__).resolve().parent.parent / "book" / "instructors.md").read_text(encoding="utf-8")
+    known = set(list_exercises())
+    totals = {}
+    for plan in ("Half day", "One day", "Two days"):
+        start = page.index(f"### {plan}")
+        section = page[start:page.index("\n### ", start + 5)]
+        rows = [ln for ln in section.splitlines() if _re.match(r"^\| \d+:\d\d \|", ln)]
+        assert rows, f"{plan}: no timetable rows"
+        assert "| minutes |" in section and "exercises to set" in section
+        minutes = [int(ln.split("|")[2]) for ln in rows]
+        totals[plan] = sum(minutes)
+        ids = set(_re.findall(r"`(\d\d\.\d)`", section))
+        assert ids and ids <= known, f"{plan}: unknown exercises {sorted(ids - known)}"
+        for ln, m, nxt in zip(rows, minutes, rows[1:]):        # each session starts when the previous ends
+            h, mm = map(int, ln.split("|")[1].strip().split(":"))
+            h2, mm2 = map(int, nxt.split("|")[1].strip().split(":"))
+            assert h2 * 60 + mm2 in (h * 60 + mm + m, 0), f"{plan}: {ln}"
+    assert totals["Half day"] == 210 and totals["One day"] == 375

@@ -201,7 +201,9 @@ function __solarcnnReport() {
   var out = document.getElementById('solarcnn-probe') || document.createElement('pre');
   out.id = 'solarcnn-probe';
   out.hidden = true;
-  var imgs = Array.prototype.slice.call(document.querySelectorAll('img'));
+  // figures only: the theme's logos (the launch buttons' Binder and Colab logos too) are not counted
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('img')).filter(function (im) {
+    return !/logo/i.test(im.getAttribute('src') || ''); });
   var loaded = imgs.filter(function (im) { return im.complete && im.naturalWidth > 0; }).length;
   out.textContent = JSON.stringify({images_total: imgs.length, images_loaded: loaded,
                                     failures: window.__solarcnnFailures});
