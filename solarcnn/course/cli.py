@@ -49,7 +49,7 @@ EXAMPLES = {
                      "solarcnn run 05 --profile full --run-dir runs/gpu"],
     "solarcnn data": ["solarcnn data list", "solarcnn data fetch --all", "solarcnn data verify wsiseg"],
     "solarcnn data list": ["solarcnn data list", "solarcnn data list --kind derived"],
-    "solarcnn data fetch": ["solarcnn data fetch --all                    # every real data set, e.g. before a workshop",
+    "solarcnn data fetch": ["solarcnn data fetch --all                # every real data set, e.g. before a workshop",
                             "solarcnn data fetch wsiseg",
                             "solarcnn data fetch goes_flares noaa_srs      # one folder of a set",
                             "SOLARCNN_DATA_MIRROR=path/to/mirror solarcnn data fetch --all --no-progress"],

@@ -116,7 +116,8 @@ def declared_parameters(path: Path) -> dict:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise ParameterError(f"{path}: the parameters cell is not valid Python (line {exc.lineno}: {exc.msg})") from None
+        raise ParameterError(f"{path}: the parameters cell is not valid Python "
+                             f"(line {exc.lineno}: {exc.msg})") from None
     out = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):

@@ -82,7 +82,8 @@ def table(notebook: str) -> dict:
                              f"missing {sorted(missing)}, unknown {sorted(extra)}")
     keys = {p: set(v) for p, v in data.items()}
     if len({frozenset(k) for k in keys.values()}) != 1:
-        raise ParameterError(f"{path}: every profile must set the same keys; got {({p: sorted(k) for p, k in keys.items()})}")
+        raise ParameterError(f"{path}: every profile must set the same keys; "
+                             f"got {({p: sorted(k) for p, k in keys.items()})}")
     return data
 
 
