@@ -73,7 +73,8 @@ def test_colab_cell_does_nothing_elsewhere_and_installs_on_colab(monkeypatch):
     assert calls == []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     exec(compile(src, "<colab cell>", "exec"), {})
-    assert calls[0][-1] == "solarcnn @ git+https://github.com/example/fork" and calls[0][1:4] == ["-m", "pip", "install"]
+    assert calls[0][-1] == "solarcnn @ git+https://github.com/example/fork"
+    assert calls[0][1:4] == ["-m", "pip", "install"]
     assert [c[-1] for c in calls[1:]] == ["goes_flares", "hmi_magnetograms"]
     assert all(c[1:5] == ["-m", "solarcnn", "data", "fetch"] for c in calls[1:])
 

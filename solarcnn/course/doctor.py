@@ -70,8 +70,8 @@ def check_backend(timeout: float = 180) -> Finding:
         err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         name = want or "tensorflow"
         return Finding("backend", "problem", f"Keras does not import with the {name} backend: {err[:300]}",
-                       f"install it into the course environment (bash tools/setup.sh; jax and torch: "
-                       f"SOLARCNN_EXTRAS=dev,jax,torch bash tools/setup.sh) or choose another KERAS_BACKEND")
+                       "install it into the course environment (bash tools/setup.sh; jax and torch: "
+                       "SOLARCNN_EXTRAS=dev,jax,torch bash tools/setup.sh) or choose another KERAS_BACKEND")
     info = json.loads(lines[-1])
     devices = ", ".join(info["devices"]) or "none listed"
     gpu = any("gpu" in d.lower() or "cuda" in d.lower() for d in info["devices"])

@@ -217,8 +217,8 @@ def _check_00_3(a, b, image, header):
     ra, rb = _limb_fit(image, header)
     a, b = _num(a), _num(b)
     if abs(a - ra) <= 0.05 and abs(b - rb) <= 0.07:
-        return True, (f"Your a and b describe the real profile (the fit moves by a few hundredths with the "
-                      f"binning); compare them with the generator's a = 0.45, b = 0.22.")
+        return True, ("Your a and b describe the real profile (the fit moves by a few hundredths with the "
+                      "binning); compare them with the generator's a = 0.45, b = 0.22.")
     if abs(a + ra) <= 0.05 and abs(b + rb) <= 0.07:
         return False, "Check the signs: the law subtracts a(1-mu) and b(1-mu)^2, so np.polyfit returns -b, -a."
     if abs(a - 0.45) < 0.01 and abs(b - 0.22) < 0.01:
