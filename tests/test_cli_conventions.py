@@ -123,6 +123,36 @@ def test_fetch_and_verify_all_without_a_terminal(tmp_path):
     assert bad.returncode == 1 and str(victim) in bad.stderr and "cam5_grid: 1 file(s) failed" in bad.stdout
 
 
+def _on_a_terminal(*args, env):
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return (exit code, everything it wrote)."""
+    main_fd, side_fd = os.openpty()
+    proc = subprocess.Popen([*SOLARCNN, *map(str, args)], stdin=side_fd, stdout=side_fd, stderr=side_fd,
+                            env={**os.environ, **env})
+    os.close(side_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:                      # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_fd)
+    return proc.wait(timeout=300), out.decode(errors="replace")
+
+
+def test_progress_bars_on_a_terminal_only_and_off_with_no_progress(tmp_path):
+    env = {"SOLARCNN_CACHE": str(tmp_path / "cache")}
+    code, out = _on_a_terminal("data", "fetch", "goes_flares", env=env)
+    redraws = out.replace("\r\n", "\n")                              # a terminal ends lines with \r\n
+    assert code == 0 and "goes_flares: 17 mirror" in out, out
+    assert "\r" in redraws and "goes_flares:   0%" in out and "/17 [" in out and "mirror  " not in out   # a bar
+    code, out = _on_a_terminal("data", "verify", "goes_flares", "--no-progress", env=env)
+    assert code == 0 and "goes_flares: all files ok" in out
+    assert out.count("\nok ") == 16 and "\r" not in out.replace("\r\n", "\n")   # a line per file, no bar
+
+
 def test_stale_partial_files_are_removed(tmp_path):
     cache = tmp_path / "cache"
     folder = cache / "cam5_grid"

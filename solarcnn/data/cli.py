@@ -7,6 +7,8 @@ any file fails; the errors say which file and what is wrong.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 
@@ -86,11 +88,23 @@ def _progress_on(args) -> bool:
         return False
 
 
+@contextlib.contextmanager
 def _bar(total: int, desc: str, on: bool):
+    """A progress bar on the terminal (stderr) when `on`; a disabled one otherwise."""
+    import shutil
+
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="file", disable=not on, file=sys.stderr, leave=False,
-                dynamic_ncols=True, mininterval=0.2)
+    if not on:
+        with tqdm(total=total, disable=True) as bar:
+            yield bar
+        return
+    # its own stream on the terminal's stderr (tqdm drew nothing through sys.stderr on some terminals), and
+    # the terminal's width (80 where it reports none, as a fresh pseudo-terminal does)
+    with os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1) as stream:
+        with tqdm(total=total, desc=desc, unit="file", file=stream, leave=False,
+                  ncols=shutil.get_terminal_size().columns, mininterval=0.2) as bar:
+            yield bar
 
 
 def _fetch(args) -> int:
