@@ -1,5 +1,5 @@
 """`solarcnn run NN -p data_dir FOLDER` in the tiny profile (issue 14 item 1): a fixture folder in the original
-layout runs end to end (notebooks 02 and 05) and the results record where the data came from; a wrong folder,
+layout runs end to end (notebooks 02, 05 and 06) and the results record where the data came from; a wrong folder,
 or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
 import json
 import os
@@ -63,6 +63,27 @@ def test_notebook_02_on_slic_class_folders(tmp_path):
     assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 40
     assert 0.0 <= got["val_accuracy"] <= 1.0
     assert not list(folder.rglob("*.npz"))
+
+
+def test_notebook_06_on_magnetograms_in_the_authors_layout(tmp_path):
+    """Synthetic magnetograms converted to 8-bit JPEG under real 2011 times, labelled from the real GOES list."""
+    import tempfile
+
+    from solarcnn import synthetic
+    from solarcnn.flare.images import hmi_fits_to_uint8, save_jpeg
+    from solarcnn.flare.labels import image_filename
+
+    gen = synthetic.get("magnetogram", seed=3, size=128, start="2011-01-01T00:00:00", days=365, cadence_hours=96)
+    folder = tmp_path / "HMI"
+    with tempfile.TemporaryDirectory() as fits_dir:
+        for i, p in enumerate(gen.write(fits_dir, gen.n_images, progress=False)):
+            save_jpeg(folder / image_filename(gen.time_of(i), "jpg"), hmi_fits_to_uint8(p, size=128))
+    proc, runs = run("06", tmp_path, ("data_dir", folder), ("epochs", 1))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "06_fulldisk_flare_prediction")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == gen.n_images
+    assert -1.0 <= got["mean_tss"] <= 1.0 and "data_dir" in json.loads(
+        (runs / "metrics" / "06_fulldisk_flare_prediction.json").read_text())["mean_tss"]["description"]
 
 
 def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
