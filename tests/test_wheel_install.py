@@ -83,9 +83,12 @@ def test_wheel_in_a_clean_venv_runs_the_data_registry_and_notebook_00_outside_th
     assert Path(info["notebooks"]) == pkg / "_course" / "notebooks", info
     assert not info["editable"], f"the checkout's editable finder leaked in: {info['editable']}"
     assert not Path(info["cwd"]).resolve().is_relative_to(ROOT), info
-    # the notebooks' kernel is this venv's Python too (papermill starts the "python3" kernel)
-    argv = json.loads(_run([py, "-c", "import json; from jupyter_client.kernelspec import KernelSpecManager as K; "
-                            "print(json.dumps(K().get_kernel_spec('python3').argv))"], cwd=user, env=env).stdout)
+    # the notebooks' kernel (the one the runner picks) is this venv's Python too
+    argv = json.loads(_run([py, "-W", "ignore", "-c", "import json\n"
+                            "from jupyter_client.kernelspec import KernelSpecManager as K\n"
+                            "from solarcnn.course.runner import resolve_kernel\n"
+                            "print(json.dumps(K().get_kernel_spec(resolve_kernel()).argv))"],
+                           cwd=user, env=env).stdout.strip().splitlines()[-1])
     kernel_python = shutil.which(argv[0], path=env["PATH"])
     assert kernel_python and Path(kernel_python).parent == prefix / "bin", (argv, kernel_python)
     # the wheel's declared dependencies are met by the reused environment (a missing one would fail here)

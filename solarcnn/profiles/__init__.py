@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from ..errors import ParameterError
 
-HERE = Path(__file__).parent
+HERE = Path(str(files(__name__)))   # the .toml files ship as package data (in the wheel too)
 
 
 @dataclass(frozen=True)
