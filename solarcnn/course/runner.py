@@ -199,7 +199,7 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
         kernel: the Jupyter kernel name (default the course's ``solarcnn``; ``python3`` with a warning
             when that is not installed, see `resolve_kernel`).
         cell_timeout: seconds one cell may take.
-        progress: papermill's cell progress bar.
+        progress: papermill's cell progress bar (drawn only when stderr is a terminal).
         log_output: stream the notebooks' output to this terminal.
         stop_on_error: stop at the first failing notebook with a `NotebookExecutionError`; else
             go on with the next one (the failures are in ``RunResult.failures``). Either way the
@@ -251,6 +251,7 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
     os.environ["SOLARCNN_WORKDIR"] = str(work.resolve())
     terminal = sys.stdout
     on_tty = _isatty(terminal)
+    show_bar = progress and _isatty(sys.stderr)      # papermill's cell bar: on a terminal only
     try:
         for i, nb in enumerate(notebooks, 1):
             tag = f"[{i}/{len(notebooks)}] {nb.stem}"
@@ -260,12 +261,12 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
             staged_nb, staged_metrics = stage / nb.name, stage / "metrics"
             os.environ["SOLARCNN_RESULTS_DIR"] = str(staged_metrics.resolve())
             os.environ["SOLARCNN_NOTEBOOK"] = nb.stem
-            if on_tty:
+            if on_tty and not show_bar:
                 print(f"{tag} ...", end="", file=terminal, flush=True)
             t0 = time.perf_counter()
             try:
                 with _framework_output_to(result.log_file, f"{nb.stem} (profile {profile})", enabled=not log_output):
-                    bar = {"file": _terminal_stderr(), "leave": False} if progress else False
+                    bar = {"file": _terminal_stderr(), "leave": False, "desc": tag} if show_bar else False
                     pm.execute_notebook(str(nb), str(staged_nb), parameters=checked[nb], kernel_name=kernel,
                                         cwd=str(nb.parent), progress_bar=bar, log_output=log_output,
                                         execution_timeout=cell_timeout)
