@@ -38,11 +38,12 @@ class Server:
     """A loopback HTTP server: ``routes`` maps a path (without query) to bytes or to a callable(query) -> bytes.
 
     Behaviours per path: ``fail[path] = n`` answers 500 to the next n requests; ``stall[path] = k`` sends the
-    first k bytes of the body, then waits (until `release` is set) and closes the connection.
+    first k bytes of the body, then waits (until `release` is set) and closes the connection; a path in
+    ``no_range`` ignores Range headers (answers 200 with the whole body).
     """
 
     def __init__(self):
-        self.routes, self.fail, self.stall, self.log = {}, {}, {}, []
+        self.routes, self.fail, self.stall, self.log, self.no_range = {}, {}, {}, [], set()
         self.release = threading.Event()
         server = self
 
@@ -60,7 +61,7 @@ class Server:
                     return self._status(404, url.path, rng)
                 body = route(parse_qs(url.query)) if callable(route) else route
                 start = 0
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
+                if rng and rng.startswith("bytes=") and rng.endswith("-") and url.path not in server.no_range:
                     start = int(rng[6:-1])
                     if start >= len(body):
                         self.send_response(416)
@@ -331,3 +332,28 @@ def test_rate_limit_and_404_not_retried(server, tmp_path):
         dl.fetch(server.base + "/missing", "m")
     assert len(server.requests("/missing")) == 1
     assert np.all([(tmp_path / f"a{i}").read_bytes() == b"x" * 10 for i in (1, 2, 3)])
+
+
+def test_server_without_range_support_restarts_the_part_file(server, tmp_path):
+    from solarcnn.data.resumable import Downloader
+
+    body = bytes(range(256)) * 40
+    server.routes["/f"] = body
+    server.no_range.add("/f")
+    part = tmp_path / "f.part"
+    part.write_bytes(body[:1000] + b"stale bytes of another attempt")     # left by an interrupted run
+    Downloader(tmp_path, min_interval=0.0, progress=False).fetch(server.base + "/f", "f")
+    assert (tmp_path / "f").read_bytes() == body and not part.exists()
+    assert server.requests("/f") == [(f"bytes={1000 + len(b'stale bytes of another attempt')}-", 200)]
+
+
+def test_a_file_being_downloaded_by_another_process_is_refused(server, tmp_path):
+    from solarcnn.data.resumable import Downloader, _FileLock
+
+    server.routes["/g"] = b"y" * 100
+    with _FileLock(tmp_path / ".g.lock", tmp_path / "g"):           # what another process's fetch holds
+        with pytest.raises(DataFileError, match="another process is downloading this file"):
+            Downloader(tmp_path, min_interval=0.0, progress=False).fetch(server.base + "/g", "g")
+    assert server.requests("/g") == []
+    Downloader(tmp_path, min_interval=0.0, progress=False).fetch(server.base + "/g", "g")   # released: it runs
+    assert (tmp_path / "g").read_bytes() == b"y" * 100

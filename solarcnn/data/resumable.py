@@ -13,7 +13,9 @@ Used by the real-data downloads of the tracks (`solarcnn.flare.archive.download_
   was asked for) before it is renamed into place, and its SHA-256 and size are written to the folder's index
   ``.solarcnn-index.json``; later runs (and `Downloader.verify`) compare the file with the index, so a
   corrupted file is found and fetched again;
-- a progress bar (tqdm) is shown only when stderr is a terminal, unless told otherwise.
+- a progress bar (tqdm) is shown only when stderr is a terminal, unless told otherwise;
+- two processes never write one file: a second download of a file that is being fetched into the same folder
+  stops at once with a clear error (a lock per file, and one for the index, released even by kill -9).
 """
 from __future__ import annotations
 
@@ -52,6 +54,36 @@ def _retryable_status(status: int) -> bool:
 
 class _Retry(Exception):
     """An attempt failed in a way another attempt may fix."""
+
+
+class _FileLock:
+    """An exclusive lock between processes on `path` (``fcntl.flock``; released when the holder dies, kill -9
+    included). ``wait=False`` raises `DataFileError` at once when another process holds it."""
+
+    def __init__(self, path: Path, what, *, wait: bool = True):
+        self.path, self.what, self.wait = Path(path), what, wait
+        self._fh = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:            # no flock (Windows): the thread lock and atomic renames still hold
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self._fh.close()
+            self._fh = None
+            raise DataFileError(self.what, "another process is downloading this file into the same folder now; "
+                                           "wait for it (or stop it) and run again") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self._fh is not None:
+            self._fh.close()           # closing releases the flock
+            self._fh = None
 
 
 class Downloader:
@@ -100,7 +132,7 @@ class Downloader:
         return data.get("files", {})
 
     def _update_index(self, relpath: str, entry: dict | None) -> None:
-        with self._lock:
+        with self._lock, _FileLock(self.root / f".{INDEX_NAME}.lock", self.index_path):
             files = self.index()
             if entry is None:
                 files.pop(relpath, None)
@@ -208,6 +240,10 @@ class Downloader:
             ChecksumError: the file is corrupted and `refetch_corrupt` is False.
         """
         dest = self.root / relpath
+        with _FileLock(dest.with_name(f".{dest.name}.lock"), dest, wait=False):
+            return self._fetch_locked(url, relpath, dest, check, refetch_corrupt)
+
+    def _fetch_locked(self, url: str, relpath: str, dest: Path, check, refetch_corrupt: bool) -> Path:
         entry = self.index().get(relpath)
         if dest.is_file():
             if entry is not None:
