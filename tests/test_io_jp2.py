@@ -9,8 +9,10 @@ from solarcnn.errors import DataFileError
 from solarcnn.io import read_jp2, read_jp2_header
 from solarcnn.io.jp2 import is_jpeg2000
 
-JP2_FILES = ["2013_05_13__16_54_06_137__SOHO_LASCO_C3_white-light.jp2", "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2",
-             "2022_04_01__00_00_45__SOLO-EUI-FSI_EUI_FSI_174.jp2", "2023_01_31__03_39_23_200__SDO_HMI_HMI_continuum.jp2",
+JP2_FILES = ["2013_05_13__16_54_06_137__SOHO_LASCO_C3_white-light.jp2",
+             "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2",
+             "2022_04_01__00_00_45__SOLO-EUI-FSI_EUI_FSI_174.jp2",
+             "2023_01_31__03_39_23_200__SDO_HMI_HMI_continuum.jp2",
              "heliov.jpx"]
 HMI_JP2 = "2023_01_31__03_39_23_200__SDO_HMI_HMI_continuum.jp2"
 AIA_JP2 = "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"
