@@ -103,7 +103,8 @@ def test_failing_notebook_keeps_executed_copy(tmp_path):
 def _tree(folder):
     """{relative path: bytes} of every file under `folder`, the staging/log/failed extras left out."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != runner.LOG_NAME and "failed" not in p.parts}
+            if p.is_file() and p.name != runner.LOG_NAME and "failed" not in p.parts
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
 def test_failing_rerun_keeps_previous_good_result_byte_for_byte(tmp_path):
@@ -223,3 +224,41 @@ def test_cli_refuses_a_bad_value_before_anything_runs(tmp_path, monkeypatch):
     run = tmp_path / "r"
     assert main(["run", "02", "-p", "epochs", "abc", "--run-dir", str(run)]) == 2
     assert not run.exists()
+
+
+def test_kill_9_during_a_run_keeps_the_previous_result(tmp_path):
+    """A real kill -9 of the runner (and its kernel) mid-notebook: the last good result stays byte for byte,
+    and the next run clears the dead run's staging folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = tmp_path / "nb"
+    d.mkdir()
+    nb = _notebook(d / "01_slow.ipynb")
+    run = tmp_path / "r"
+    runner.run_notebooks(["01"], parameters={"epochs": 2}, run_dir=run, notebooks_dir=d, progress=False)
+    before = _tree(run)
+    marker = tmp_path / "started"
+    _notebook(nb, body=f"open({str(marker)!r}, 'w').close()\nimport time\ntime.sleep(120)")
+    code = (f"from solarcnn.course import runner\n"
+            f"runner.run_notebooks(['01'], parameters={{'epochs': 3}}, run_dir={str(run)!r}, "
+            f"notebooks_dir={str(d)!r}, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.time() < deadline, "the notebook did not start"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)               # the runner and its kernel, at once
+        proc.wait()
+    assert list(run.glob(".01_slow.run-*"))               # the dead run's staging folder is there
+    assert _tree(run) == before
+    _notebook(nb)
+    runner.run_notebooks(["01"], parameters={"epochs": 4}, run_dir=run, notebooks_dir=d, progress=False)
+    assert not list(run.glob(".01_slow.run-*"))
+    assert json.loads((run / "metrics" / "01_slow.json").read_text())["epochs_seen"]["value"] == 4
