@@ -183,6 +183,15 @@ def test_every_declared_parameter_of_every_notebook_passes_the_runner_checks(nb)
     assert runner.check_parameters(nb, {"seed": 7})["seed"] == 7
 
 
+@pytest.mark.parametrize("nb", _course_notebooks(), ids=lambda p: p.stem)
+def test_papermill_parses_every_parameter_line_too(nb):
+    """papermill's own line parser (its 'Passed unknown parameter' check) sees the same names as the runner's,
+    so no notebook makes it warn "Unable to parse line ..." (e.g. an '=' in a comment)."""
+    import papermill as pm
+
+    assert set(pm.inspect_notebook(str(nb))) == set(runner.declared_parameters(nb))
+
+
 @pytest.mark.parametrize("key, text, expected", [
     ("epochs", "abc", r"parameter 'epochs' must be int \(like the profiles' 5 / 15\); received 'abc' \(str\)"),
     ("epochs", "0", r"parameter 'epochs' must be >= 1 \(a count or size\); received 0"),
