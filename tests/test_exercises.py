@@ -385,8 +385,13 @@ def test_strict_mode_raises_and_lenient_mode_never_raises(monkeypatch, capsys):
     assert ex.check("06.2", counts=[False, True, False]) is True
 
 
-def test_package_attribute():
+def test_package_attribute_and_positional_answers(capsys):
     assert solarcnn.exercises.check is ex.check
+    assert solarcnn.exercises.check("06.2", [False, True, False]) is True          # check("NN.k", answer)
+    assert ex.check("06.3", "X2.0", "X10.0", label_changes=False) is True
+    assert ex.check("06.2", [False, True, False], [True]) is False                 # one answer too many
+    assert ex.check("06.2", [False, True, False], counts=[False, True, False]) is False   # given twice
+    assert "in this order" in capsys.readouterr().out
 
 
 def _cells(path):

@@ -62,11 +62,12 @@ def list_exercises() -> list[str]:
     return sorted(EXERCISES, key=lambda s: tuple(int(p) for p in s.split(".")))
 
 
-def check(exercise_id: str, **answer) -> bool:
+def check(exercise_id: str, *positional, **answer) -> bool:
     """Check an exercise's answer; print a one- or two-sentence verdict and return True (right) or False.
 
     Args:
         exercise_id: ``"NN.k"``: notebook NN, exercise k (see `list_exercises`).
+        *positional: the answers in the order of `EXERCISES[id].answers` (``check("05.2", ranges)``).
         **answer: the names the exercise asks for (`EXERCISES[id].answers`) and the inputs it needs
             (`EXERCISES[id].inputs`), by keyword.
 
@@ -80,9 +81,15 @@ def check(exercise_id: str, **answer) -> bool:
                           f"{', '.join(list_exercises())}.")
     else:
         expected = {**ex.answers, **ex.inputs}
+        names = list(ex.answers)
+        twice = [n for n in names[:len(positional)] if n in answer]
+        answer = {**dict(zip(names, positional)), **answer}
         unknown = sorted(set(answer) - set(expected))
         missing = [n for n in expected if answer.get(n) is None]
-        if unknown:
+        if len(positional) > len(names) or twice:
+            ok, msg = False, (f"Exercise {ex.id} takes {len(names)} answer(s) ({', '.join(names)}) in this order, "
+                              f"each once; the inputs ({', '.join(ex.inputs) or 'none'}) by keyword.")
+        elif unknown:
             ok, msg = False, (f"Exercise {ex.id} does not take {', '.join(unknown)}; it takes "
                               f"{', '.join(expected)}.")
         elif missing:
