@@ -156,6 +156,21 @@ def test_faithful_cubic_masks_are_soft():
     assert not set(np.unique(soft)) <= {0, 1}
 
 
+def test_faithful_cloud_batches_keep_soft_targets_within_0_1():
+    """Cubic masks overshoot; the batches clip them so every backend's binary cross-entropy accepts them."""
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 48, 64), dtype=np.float32)
+    y = np.zeros((6, 48, 64), np.int8)
+    y[:, 10:30, 15:50] = 1
+    _, soft = augment.augment_pair(x[0], y[0], np.random.default_rng(3), "rotate", faithful=True)
+    assert soft.min() < 0 or soft.max() > 1                  # augment_pair itself stays faithful
+    _, yb = augment.CloudBatches(x, y, batch_size=6, aug_batch_size=32, seed=1, faithful=True)[0]
+    assert yb.min() >= 0 and yb.max() <= 1 and not set(np.unique(yb)) <= {0, 1}
+    y_ignore = y.copy()
+    y_ignore[:, :4] = -1                                     # an ignore label: no clipping
+    assert augment.CloudBatches(x, y_ignore, batch_size=6, aug_batch_size=8, faithful=True)[0][1].min() < 0
+
+
 def test_cloud_batches_shape_and_binary_targets():
     x = np.random.default_rng(0).random((10, 32, 48), dtype=np.float32)
     y = (x > 0.5).astype(np.int8)

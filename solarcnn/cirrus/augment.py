@@ -103,7 +103,10 @@ class CloudBatches(_keras_pydataset()):
         batch_size: real samples per batch (64 in CIRRUS).
         aug_batch_size: augmented samples per batch (64 in CIRRUS; 0 for validation).
         seed: seed of the shuffling and augmentation draws.
-        faithful: passed to `augment_pair`.
+        faithful: passed to `augment_pair`. The soft masks it makes overshoot (cubic splines: about -0.12 to 1.23)
+            and are clipped to [0, 1] here when the masks hold no ignore label (-1): binary cross-entropy is a loss
+            only for targets in [0, 1] (PyTorch refuses others; TensorFlow would reward predictions pushed to its
+            clip limits). A deviation from the original, which trained on the overshoot; masks stay soft.
     """
 
     def __init__(self, images, masks, *, batch_size: int = 64, aug_batch_size: int = 64, seed: int = 0,
@@ -119,6 +122,7 @@ class CloudBatches(_keras_pydataset()):
         self.batch_size, self.aug_batch_size = int(batch_size), int(aug_batch_size)
         self.rng = np.random.default_rng(seed)
         self.shuffle, self.faithful = shuffle, faithful
+        self.clip_soft = bool(faithful) and (self.masks.size == 0 or float(self.masks.min()) >= 0)
         self.order = self.rng.permutation(len(self.images)) if shuffle else np.arange(len(self.images))
 
     def __len__(self):
@@ -130,7 +134,7 @@ class CloudBatches(_keras_pydataset()):
         for j in self.rng.integers(0, len(sel), self.aug_batch_size):
             xi, yi = augment_pair(self.images[sel[j]], self.masks[sel[j]], self.rng, faithful=self.faithful)
             x.append(xi)
-            y.append(yi.astype(np.float32))
+            y.append(np.clip(yi, 0.0, 1.0, dtype=np.float32) if self.clip_soft else yi.astype(np.float32))
         x = np.stack(x)
         return (x[..., None] if x.ndim == 3 else x), np.stack(y)[..., None]
 
