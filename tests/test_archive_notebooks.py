@@ -1,5 +1,5 @@
 """`solarcnn run NN -p data_dir FOLDER` in the tiny profile (issue 14 item 1): a fixture folder in the original
-layout runs end to end (notebooks 02, 05 and 06) and the results record where the data came from; a wrong folder,
+layout runs end to end (notebooks 02, 05, 06 and 07) and the results record where the data came from; a wrong folder,
 or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
 import json
 import os
@@ -84,6 +84,23 @@ def test_notebook_06_on_magnetograms_in_the_authors_layout(tmp_path):
     assert got["data_source"] == str(folder.resolve()) and got["data_files"] == gen.n_images
     assert -1.0 <= got["mean_tss"] <= 1.0 and "data_dir" in json.loads(
         (runs / "metrics" / "06_fulldisk_flare_prediction.json").read_text())["mean_tss"]["description"]
+
+
+def test_notebook_07_on_a_cirrus_frame_folder(tmp_path):
+    """Raw cloudy LWIR frames (allsky_ir generator): masks made as the paper does, then the Optuna search."""
+    from solarcnn.synthetic import get
+
+    folder = tmp_path / "frames"
+    get("allsky_ir", seed=4, sequence_length=3, labels="cloudy").write(folder, 18, progress=False)
+    for stamp in folder.glob(".*.json"):
+        stamp.unlink()
+    names = sorted(p.name for p in folder.iterdir())
+    proc, runs = run("07", tmp_path, ("data_dir", folder), ("n_trials", 2), ("epochs", 1), ("retrain_epochs", 1))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "07_hyperparameter_search")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 18
+    assert 0.0 <= got["best_config_test_iou"] <= 1.0
+    assert sorted(p.name for p in folder.iterdir()) == names        # masks went to the work folder
 
 
 def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
