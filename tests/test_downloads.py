@@ -357,3 +357,18 @@ def test_a_file_being_downloaded_by_another_process_is_refused(server, tmp_path)
     assert server.requests("/g") == []
     Downloader(tmp_path, min_interval=0.0, progress=False).fetch(server.base + "/g", "g")   # released: it runs
     assert (tmp_path / "g").read_bytes() == b"y" * 100
+
+
+def test_archive_download_command(server, cam5_files, tmp_path, capsys):
+    from solarcnn.course.cli import main
+
+    url, layout = deepcam_site(server, cam5_files)
+    out = tmp_path / "cli"
+    assert main(["archive", "download", "deepcam", str(out), "-n", "1", "--splits", "train", "--url", url,
+                 "--rate", "0"]) == 0
+    assert "1 sample file(s), 1 stats file(s)" in capsys.readouterr().out
+    assert (out / "train" / layout["train"][0]).is_file() and (out / "train" / "stats.h5").is_file()
+    assert main(["archive", "verify", str(out)]) == 0
+    assert "2 of 2 indexed file(s) intact" in capsys.readouterr().out
+    assert main(["archive", "check", "deepcam", str(out)]) == 2     # train/ without validation/: named
+    assert "no validation/" in capsys.readouterr().err
