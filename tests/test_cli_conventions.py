@@ -54,6 +54,7 @@ def _one_error_line(proc, code: int, *needles: str) -> str:
     (["run", "02", "-p", "epochs", "abc", "--run-dir", "{d}/r"], ["'epochs' must be int", "'abc'"]),
     (["run", "02", "--profile", "huge"], ["unknown profile 'huge'"]),
     (["no-such-command"], ["invalid choice: 'no-such-command'"]),
+    (["classify", "{d}/sun.fits", "--model", "{d}/absent.keras"], ["absent.keras: model file not found"]),
 ])
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, needles):
     proc = _run(*[a.format(d=tmp_path) for a in args])

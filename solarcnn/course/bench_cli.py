@@ -24,6 +24,7 @@ def _cli(args) -> int:
 
     root = repo_root()
     if not (root / "benchmarks" / "__main__.py").exists():
-        print(f"solarcnn bench: no benchmarks/ folder in {root}; it needs a source checkout", file=sys.stderr)
-        return 2
+        from ..errors import SolarCNNError
+
+        raise SolarCNNError(f"solarcnn bench: no benchmarks/ folder in {root}; it needs a source checkout")
     return subprocess.call([sys.executable, "-m", "benchmarks", *args.args], cwd=root)

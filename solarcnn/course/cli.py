@@ -74,6 +74,8 @@ EXAMPLES = {
     "solarcnn deepcam generate": ["solarcnn deepcam generate data/all -n 20 --size 96 144 --jobs 2"],
     "solarcnn deepcam split": ["solarcnn deepcam split data/all data/split --link copy"],
     "solarcnn deepcam summarize": ["solarcnn deepcam summarize data/split/train data/split/stats.h5"],
+    "solarcnn deepcam train": ["solarcnn deepcam train data/split --epochs 2 --global-batch 8 "
+                               "--checkpoint-dir ckpt   # one process; resumes from ckpt"],
     "solarcnn synthetic": ["solarcnn synthetic list", "solarcnn synthetic generate cam5 out/cam5 -n 4"],
     "solarcnn synthetic list": ["solarcnn synthetic list"],
     "solarcnn synthetic generate": ["solarcnn synthetic generate cam5 out/cam5 -n 4 --seed 1",

@@ -6,14 +6,20 @@ import sys
 
 
 def _run(args) -> int:
+    from pathlib import Path
+
     from ..errors import DataFileError
+
+    # missing files are refused before Keras (and TensorFlow's start-up log) is loaded; a bad file raises
+    # DataFileError later: `solarcnn` prints "solarcnn: error: <file>: <problem>" and exits 2
+    if not Path(args.model).is_file():
+        raise DataFileError(args.model, "model file not found")
+    for f in args.files:
+        if not Path(f).is_file():
+            raise DataFileError(f, "file not found (give FITS images, .fits or .fits.gz)")
     from .classify import classify
 
-    try:
-        preds = classify(args.files, args.model, preprocessing=args.preprocessing, batch_size=args.batch_size)
-    except DataFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    preds = classify(args.files, args.model, preprocessing=args.preprocessing, batch_size=args.batch_size)
     for p in preds:
         if args.json:
             print(json.dumps({"file": p.file, "class": p.label, "probabilities": p.probabilities}))
@@ -41,10 +47,16 @@ def main(argv=None) -> int:
     """Stand-alone entry (``python -m solarcnn.slic.cli classify ...``)."""
     import argparse
 
+    from ..errors import SolarCNNError
+
     parser = argparse.ArgumentParser(prog="solarcnn")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SolarCNNError as exc:        # as the solarcnn command reports it (solarcnn.course.cli)
+        print(f"solarcnn: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
