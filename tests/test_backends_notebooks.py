@@ -52,6 +52,28 @@ def test_setup_lists_devices_where_keras_has_no_distribution_api(monkeypatch):
     assert _devices("jax") == []
 
 
+LAMB_STEP = """
+import numpy as np, keras
+from solarcnn.training.lamb import LAMB
+p = keras.Variable(np.array([3.0, 4.0], "float32"))
+LAMB(0.01, weight_decay=0.01).apply([np.array([0.6, 0.8], "float32")], [p])   # a NumPy gradient
+print(keras.backend.backend(), *np.round(p.numpy(), 6))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_lamb_takes_numpy_gradients_on(backend):
+    """Notebook 05's one-step LAMB demo failed on PyTorch (ndarray * Tensor in Keras' global-norm clipping)."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LAMB_STEP], env={**os.environ, "KERAS_BACKEND": backend},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == [backend, "2.964816", "3.964474"]   # the same step on every backend
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_every_notebook_runs_and_records_its_backend(backend, tmp_path, monkeypatch):

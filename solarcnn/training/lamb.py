@@ -54,6 +54,12 @@ class LAMB(keras.optimizers.Optimizer):
         self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self.bias_correction = bool(bias_correction)
 
+    def apply(self, grads, trainable_variables=None):
+        """As `keras.optimizers.Optimizer.apply`; gradients may be NumPy arrays on every backend (on PyTorch the
+        global-norm clipping multiplies them by a tensor, which a NumPy array refuses)."""
+        grads = [None if g is None else ops.convert_to_tensor(g) for g in grads]
+        return super().apply(grads, trainable_variables)
+
     def build(self, var_list):
         if self.built:
             return
