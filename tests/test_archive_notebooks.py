@@ -1,6 +1,6 @@
 """`solarcnn run NN -p data_dir FOLDER` in the tiny profile (issue 14 item 1): a fixture folder in the original
-layout runs end to end (notebooks 02, 05, 06 and 07) and the results record where the data came from; a wrong folder,
-or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
+layout runs end to end (notebooks 01, 02, 05, 06 and 07) and the results record where the data came from; a wrong
+folder, or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
 import json
 import os
 import subprocess
@@ -49,7 +49,7 @@ def test_notebook_05_on_an_unsplit_deepcam_folder(tmp_path):
     assert "val_iou" in proc.stdout and "data_source" not in proc.stdout.split("done in")[-1].split("\n")[0]
 
 
-def test_notebook_02_on_slic_class_folders(tmp_path):
+def slic_folder(tmp_path):
     from solarcnn.synthetic import get
 
     folder = tmp_path / "DATA"
@@ -57,6 +57,20 @@ def test_notebook_02_on_slic_class_folders(tmp_path):
     gen.write(folder, len(gen.indices(4)), progress=False)
     for stamp in folder.glob(".*.json"):
         stamp.unlink()
+    return folder
+
+
+def test_notebook_01_prepares_slic_class_folders(tmp_path):
+    folder = slic_folder(tmp_path)
+    proc, runs = run("01", tmp_path, ("data_dir", folder))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "01_solar_fits_data_prep")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 40 and got["n_frames_prepared"] == 40
+    assert got["leakage_grouped_split"] == 0 and not list(folder.rglob("*.npz"))
+
+
+def test_notebook_02_on_slic_class_folders(tmp_path):
+    folder = slic_folder(tmp_path)
     proc, runs = run("02", tmp_path, ("data_dir", folder), ("epochs", 1))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     got = metrics(runs, "02_slic_feature_classifier")
@@ -112,3 +126,11 @@ def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
     proc, _ = run("03", tmp_path / "b", ("data_dir", empty))
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "runs on its synthetic data only" in out and "solarcnn archive check cirrus" in out
+    from solarcnn.slic.prep import save_npz
+
+    npz = tmp_path / "npz"
+    save_npz(npz / "solar_train_data.npz", [[[0] * 256] * 256], [0])
+    save_npz(npz / "solar_test_data.npz", [[[0] * 256] * 256], [1])
+    proc, _ = run("01", tmp_path / "c", ("data_dir", npz))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "there is nothing to prepare" in out
