@@ -73,6 +73,13 @@ def test_output_path_that_is_a_file_and_debug_shows_the_traceback(tmp_path):
     assert debug.stderr.strip().splitlines()[-1] == line
 
 
+def test_a_run_folder_that_is_a_file_is_refused(tmp_path):
+    a_file = tmp_path / "results"
+    a_file.write_text("my notes")
+    _one_error_line(_run("run", "00", "--run-dir", a_file), 2, f"{a_file}: the run folder exists and is not a folder")
+    assert a_file.read_text() == "my notes"
+
+
 def test_a_failure_exits_1_with_one_line(tmp_path):
     """A damaged file in the cache: verify fails (exit 1): a line per bad file, then ``solarcnn: error: …``."""
     cache = tmp_path / "cache"

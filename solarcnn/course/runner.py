@@ -241,6 +241,8 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
                for nb in notebooks}
     kernel = resolve_kernel(kernel)
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ParameterError(f"{run_dir}: the run folder exists and is not a folder; give another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_dir, work, failed_dir = run_dir / "metrics", run_dir / "work", run_dir / "failed"
     metrics_dir.mkdir(exist_ok=True)
