@@ -34,7 +34,7 @@ _COMMAND_MODULES = [
     "solarcnn.course.editions",   # notebooks --edition student|instructor OUT
     "solarcnn.course.doctor",     # doctor (is this machine ready for the course?)
     "solarcnn.slic.cli",          # classify
-    "solarcnn.deepcam.cli",       # deepcam generate|split|summarize
+    "solarcnn.deepcam.cli",       # deepcam generate|split|summarize|train
     "solarcnn.synthetic.cli",     # synthetic list|generate
     "solarcnn.course.bench_cli",  # bench (runs benchmarks/ of the source checkout)
 ]

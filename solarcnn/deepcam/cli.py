@@ -1,4 +1,5 @@
-"""``solarcnn deepcam generate | split | summarize``: prepare DeepCAM-format data."""
+"""``solarcnn deepcam generate | split | summarize``: prepare DeepCAM-format data; ``train``: data-parallel
+training (`solarcnn.deepcam.train_multiworker`)."""
 from __future__ import annotations
 
 
@@ -26,6 +27,12 @@ def register(subparsers) -> None:
     m.add_argument("--jobs", type=int, default=1, help="worker processes per rank")
     m.add_argument("--mpi", action="store_true", help="split the files over MPI ranks (mpi4py)")
     m.set_defaults(func=_summarize)
+    from .train_multiworker import DESCRIPTION, add_arguments
+
+    t = sub.add_parser("train", help="data-parallel DeepCAM training, one process per node "
+                       "(what examples/slurm/*.sbatch run)", description=DESCRIPTION)
+    add_arguments(t)
+    t.set_defaults(func=_train)
 
 
 def _generate(args) -> int:
@@ -45,6 +52,12 @@ def _split(args) -> int:
     parts = split_files(args.directory, args.output, seed=args.seed, link=args.link)
     print(", ".join(f"{k}: {len(v)}" for k, v in parts.items()))
     return 0
+
+
+def _train(args) -> int:
+    from .train_multiworker import run
+
+    return run(args)
 
 
 def _summarize(args) -> int:

@@ -89,6 +89,25 @@ def train_on_global_batch(model, x, y) -> float:
     return float(loss)
 
 
+def multi_worker_train_function(model):
+    """A ``train_function`` for ``model.fit`` under `MultiWorkerMirroredStrategy` (set ``model.train_function``).
+
+    Keras 3.15's own reduces the step's logs across workers with ``strategy.reduce("MEAN", v, axis=0)``,
+    which fails on the scalar loss ("Invalid reduction dimension 0 for input with 0 dimensions"). This one
+    runs the model's own ``train_step`` on each replica (gradients all-reduced by the optimizer as in
+    Keras' path) and averages the scalar logs over all replicas (``axis=None``): with equal per-replica
+    batches, the mean over the global batch.
+    """
+    strategy = model.distribute_strategy
+
+    @tf.function
+    def train_function(iterator):
+        logs = strategy.run(model.train_step, args=(next(iterator),))
+        return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), logs)
+
+    return train_function
+
+
 def replica_values(variable) -> list[np.ndarray]:
     """The per-replica copies of a Keras variable (one entry without a strategy)."""
     value = getattr(variable, "value", variable)
