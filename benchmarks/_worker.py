@@ -29,6 +29,12 @@ def main(argv=None) -> int:
 
                 res = run_torch(item["model"], item["size"], steps=item["steps"], warmup=item["warmup"],
                                 mixed_precision=item.get("mixed_precision", False), batch=item.get("batch"))
+            elif item["kind"] == "pair":
+                from benchmarks.models import run_pair
+
+                res = run_pair(item["model"], item["size"], precision=item.get("precision", "float32"),
+                               pairs=item.get("pairs", 7), block=item.get("block", 2), warmup=item["warmup"],
+                               batch=item.get("batch"))
             elif item["kind"] == "data":
                 from benchmarks import data
 

@@ -82,8 +82,47 @@ def fp32_flops_per_cycle(flags: set, vendor: str, family: int | None) -> tuple[i
     return 8, "SSE: 4-lane add + 4-lane mul"
 
 
-def cpu_peak_flops(n_threads: int | None = None) -> tuple[float | None, str]:
-    """Estimated fp32 peak FLOP/s of the CPU cores this process may use."""
+ISA_FLAGS = {"avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512F", "avx512_vnni": "AVX512-VNNI",
+             "avx512_bf16": "AVX512-BF16", "avx512_fp16": "AVX512-FP16", "amx_tile": "AMX-TILE",
+             "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8", "amx_fp16": "AMX-FP16"}
+
+
+def isa_features(flags: set | None = None) -> dict:
+    """The vector/matrix ISA features relevant to fp32 and bf16 peaks, ``{name: present}``, from the
+    ``/proc/cpuinfo`` flags (or `flags`)."""
+    if flags is None:
+        flags = set(_cpuinfo().get("flags", "").split())
+    return {name: flag in flags for flag, name in ISA_FLAGS.items()}
+
+
+def bf16_flops_per_cycle(flags: set, vendor: str, family: int | None) -> tuple[int | None, str]:
+    """Estimated peak bf16 FLOPs per cycle per core (matrix products with fp32 accumulation), or None
+    without bf16 units. An **estimate** from the instruction's shape and its documented throughput:
+
+    - AMX-BF16: ``TDPBF16PS`` multiplies a 16x32 by a 32x16 bf16 tile into a 16x16 fp32 tile
+      (16 x 16 x 32 = 8192 multiply-adds) and issues once every 16 cycles per core (Intel's optimisation
+      manual, Sapphire Rapids): 512 multiply-adds = 1024 FLOPs per cycle.
+    - AVX512-BF16 without AMX: ``VDPBF16PS`` does 2 bf16 multiply-adds in each of 16 fp32 lanes (32 per
+      instruction = 64 FLOPs); two 512-bit FMA pipes give 128 FLOPs per cycle (2x fp32), half on AMD Zen 4's
+      256-bit pipes.
+    Real kernels reach a fraction of this (tile loads, conversions, memory bandwidth); the AMX clock may be
+    lower than the AVX clock used here.
+    """
+    if "amx_bf16" in flags:
+        return 1024, ("AMX-BF16 estimate: TDPBF16PS = 16x16x32 = 8192 bf16 multiply-adds per 16 cycles per core "
+                      "-> 512 MAC = 1024 FLOPs/cycle")
+    if "avx512_bf16" in flags:
+        if vendor == "AuthenticAMD" and family is not None and family < 26:
+            return 64, "AVX512-BF16 estimate on 2x256-bit pipes (Zen 4): 2 x 16 MAC x 2 = 64 FLOPs/cycle"
+        return 128, "AVX512-BF16 estimate: VDPBF16PS 32 MAC per 512-bit instruction x 2 pipes x 2 = 128 FLOPs/cycle"
+    return None, "no bf16 units (AVX512-BF16 / AMX-BF16 absent): bf16 runs at the fp32 rate or slower"
+
+
+def cpu_peak_flops(n_threads: int | None = None, dtype: str = "float32") -> tuple[float | None, str]:
+    """Estimated peak FLOP/s of the CPU cores this process may use, for `dtype` ``"float32"`` (FMA peak) or
+    ``"bfloat16"`` (`bf16_flops_per_cycle`; the fp32 peak where the CPU has no bf16 units)."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16'; received {dtype!r}")
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     vendor = info.get("vendor_id", "")
@@ -96,8 +135,15 @@ def cpu_peak_flops(n_threads: int | None = None) -> tuple[float | None, str]:
     fpc, fpc_src = fp32_flops_per_cycle(flags, vendor, family)
     if ghz is None:
         return None, "clock unknown"
+    kind = "fp32"
+    if dtype == "bfloat16":
+        bpc, bpc_src = bf16_flops_per_cycle(flags, vendor, family)
+        if bpc is not None:
+            fpc, fpc_src, kind = bpc, bpc_src, "bf16"
+        else:
+            fpc_src = f"{fpc_src}; {bpc_src}"
     peak = cores * ghz * 1e9 * fpc
-    return peak, (f"estimate of peak: {cores} cores x {ghz:.3f} GHz ({clock_src}) x {fpc} fp32 FLOPs/cycle "
+    return peak, (f"estimate of peak: {cores} cores x {ghz:.3f} GHz ({clock_src}) x {fpc} {kind} FLOPs/cycle "
                   f"({fpc_src}) = {peak / 1e9:.0f} GFLOP/s")
 
 
@@ -112,6 +158,7 @@ def machine_info() -> dict:
     except OSError:
         pass
     peak, how = cpu_peak_flops()
+    peak_bf16, how_bf16 = cpu_peak_flops(dtype="bfloat16")
     gpu = None
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
@@ -130,6 +177,9 @@ def machine_info() -> dict:
         "memory_gb": mem_gb,
         "cpu_peak_fp32_flops": peak,
         "cpu_peak_how": how,
+        "cpu_peak_bf16_flops": peak_bf16,
+        "cpu_peak_bf16_how": how_bf16,
+        "isa": isa_features(set(info.get("flags", "").split())),
         "gpus": gpu,
     }
 

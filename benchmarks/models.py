@@ -12,6 +12,13 @@ batch and dtype, and times:
 
 Both sides get the same random batch shape; the first ``warmup`` steps (which include
 tracing/compilation) are timed separately and excluded from the steady-state median.
+
+`run_pair` (what ``python -m benchmarks`` runs for every model, backend and precision) builds both sides
+in **one** process and alternates short blocks of Keras and PyTorch steps (`interleave`), so the two sides
+of each pair see the same load and clock; it reports each side's median samples/s and the median and
+spread (quartiles, range) of the per-pair ratios. Precision ``bfloat16`` is Keras' ``mixed_bfloat16``
+policy against ``torch.autocast(dtype=torch.bfloat16)`` on the same device. `run_keras` / `run_torch`
+time one side alone (``--no-reference``).
 """
 from __future__ import annotations
 
@@ -114,13 +121,10 @@ def _random_batch(cfg: dict, rng):
 
 
 # ----------------------------------------------------------------- Keras side
-def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
-              batch: int | None = None, jit_compile="auto") -> dict:
-    """Time the package's Keras model in this process (its backend is fixed by ``KERAS_BACKEND``).
-
-    ``jit_compile="auto"`` is what ``model.compile`` does by default: XLA on JAX and on a TensorFlow GPU,
-    TensorFlow's own kernels on a CPU-only TensorFlow (Keras' rule; on this CPU they were faster for all four
-    models, see RESULTS.md)."""
+def prepare_keras(name: str, size: str, *, mixed_precision: bool = False, batch: int | None = None,
+                  jit_compile="auto") -> dict:
+    """Build and compile the package's Keras model in this process (backend fixed by ``KERAS_BACKEND``);
+    returns ``{"cfg", "model", "train_step", "infer_step", "trainable", "fwd_flops", "meta"}``."""
     import numpy as np
     import keras
 
@@ -128,8 +132,7 @@ def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
     from benchmarks.flops import keras_flops
 
     cfg = config(name, size, batch)
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
     keras.utils.set_random_seed(0)
     build = getattr(models, cfg["builder"])
     model = build(input_shape=cfg["input_shape"], **cfg["keras_kw"])
@@ -144,14 +147,29 @@ def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
     model.compile(optimizer=opt, loss=loss, jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     x, y = _random_batch(cfg, rng)
+    meta = dict(side="keras", backend=keras.backend.backend(), keras_version=keras.__version__,
+                jit_compile=str(getattr(model, "jit_compile", jit_compile)),
+                dtype_policy=keras.mixed_precision.global_policy().name)
+    return {"cfg": cfg, "model": model, "train_step": lambda: model.train_on_batch(x, y),
+            "infer_step": lambda: model.predict_on_batch(x), "trainable": trainable, "fwd_flops": fwd_flops,
+            "meta": meta}
 
-    train = _time_loop(lambda: model.train_on_batch(x, y), warmup, steps)
-    infer = _time_loop(lambda: model.predict_on_batch(x), warmup, steps)
-    out = _common(cfg, train, infer, trainable, fwd_flops)
-    out.update(side="keras", backend=keras.backend.backend(), keras_version=keras.__version__,
-               jit_compile=str(getattr(model, "jit_compile", jit_compile)),
-               dtype_policy=keras.mixed_precision.global_policy().name, **_keras_device_memory())
-    del model
+
+def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
+              batch: int | None = None, jit_compile="auto") -> dict:
+    """Time the package's Keras model in this process (its backend is fixed by ``KERAS_BACKEND``).
+
+    ``jit_compile="auto"`` is what ``model.compile`` does by default: XLA on JAX and on a TensorFlow GPU,
+    TensorFlow's own kernels on a CPU-only TensorFlow (Keras' rule; on this CPU they were faster for all four
+    models, see RESULTS.md)."""
+    import keras
+
+    k = prepare_keras(name, size, mixed_precision=mixed_precision, batch=batch, jit_compile=jit_compile)
+    train = _time_loop(k["train_step"], warmup, steps)
+    infer = _time_loop(k["infer_step"], warmup, steps)
+    out = _common(k["cfg"], train, infer, k["trainable"], k["fwd_flops"])
+    out.update(**k["meta"], **_keras_device_memory())
+    del k
     keras.backend.clear_session()
     gc.collect()
     return out
@@ -183,9 +201,11 @@ def _keras_device_memory() -> dict:
 
 
 # ----------------------------------------------------------------- PyTorch side
-def run_torch(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
-              batch: int | None = None, count_flops: bool = True) -> dict:
-    """Time the plain PyTorch reference in this process (CUDA if available, else CPU)."""
+def prepare_torch(name: str, size: str, *, mixed_precision: bool = False, batch: int | None = None,
+                  count_flops: bool = True) -> dict:
+    """Build the plain PyTorch reference in this process (CUDA if available, else CPU); returns
+    ``{"cfg", "model", "train_step", "infer_step", "trainable", "fwd_flops", "meta"}`` (the steps set
+    ``model.train()`` / ``model.eval()`` themselves, so they can alternate)."""
     import numpy as np
     import torch
 
@@ -221,6 +241,7 @@ def run_torch(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def train_step():
+        model.train()
         opt.zero_grad(set_to_none=True)
         with amp:
             out = model(x)
@@ -231,21 +252,119 @@ def run_torch(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
         sync()
 
     def infer_step():
+        model.eval()
         with torch.inference_mode(), amp:
             out = model(x)
         out.float().cpu()
         sync()
 
-    model.train()
-    train = _time_loop(train_step, warmup, steps)
-    model.eval()
-    infer = _time_loop(infer_step, warmup, steps)
-    out = _common(cfg, train, infer, trainable, flops["forward"])
-    out.update(side="torch", backend="torch-reference", torch_version=torch.__version__,
-               torch_threads=torch.get_num_threads(), dtype_policy="bfloat16 autocast" if mixed_precision else
-               "float32", device=str(dev) if dev.type == "cpu" else f"cuda:{torch.cuda.get_device_name(0)}",
-               torch_counted_train_flops_per_sample=flops["train"],
-               peak_device_memory_mb=(torch.cuda.max_memory_allocated() / 2 ** 20) if dev.type == "cuda" else None)
+    meta = dict(side="torch", backend="torch-reference", torch_version=torch.__version__,
+                torch_threads=torch.get_num_threads(),
+                dtype_policy="bfloat16 autocast" if mixed_precision else "float32",
+                device=str(dev) if dev.type == "cpu" else f"cuda:{torch.cuda.get_device_name(0)}",
+                torch_counted_train_flops_per_sample=flops["train"],
+                peak_device_memory_mb=(torch.cuda.max_memory_allocated() / 2 ** 20) if dev.type == "cuda" else None)
+    return {"cfg": cfg, "model": model, "train_step": train_step, "infer_step": infer_step,
+            "trainable": trainable, "fwd_flops": flops["forward"], "meta": meta}
+
+
+def run_torch(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
+              batch: int | None = None, count_flops: bool = True) -> dict:
+    """Time the plain PyTorch reference in this process (CUDA if available, else CPU)."""
+    t = prepare_torch(name, size, mixed_precision=mixed_precision, batch=batch, count_flops=count_flops)
+    train = _time_loop(t["train_step"], warmup, steps)
+    infer = _time_loop(t["infer_step"], warmup, steps)
+    out = _common(t["cfg"], train, infer, t["trainable"], t["fwd_flops"])
+    out.update(**t["meta"])
+    if out["peak_device_memory_mb"] is not None:
+        import torch
+
+        out["peak_device_memory_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return out
+
+
+# ----------------------------------------------------------------- interleaved Keras / PyTorch pairs
+PRECISIONS = ("float32", "bfloat16")
+
+
+def ratio_stats(ratios) -> dict:
+    """Median, quartiles (IQR) and range of per-pair ratios."""
+    import numpy as np
+
+    r = np.asarray(list(ratios), dtype=float)
+    if r.size == 0:
+        raise ValueError("ratio_stats needs at least one ratio; received none")
+    q1, med, q3 = np.percentile(r, [25, 50, 75])
+    return {"median": float(med), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1),
+            "min": float(r.min()), "max": float(r.max()), "n": int(r.size), "ratios": r.tolist()}
+
+
+def interleave(keras_fn, torch_fn, *, pairs: int, block: int, pause_s: float = 0.2, clock=time.perf_counter,
+               sleep=time.sleep) -> dict:
+    """Time `pairs` pairs of short blocks (`block` calls each) of `keras_fn` and `torch_fn`, alternating which
+    side goes first in each pair (K-T, T-K, ...), so a change of machine load or clock hits both sides of a
+    pair. Between blocks the process sleeps `pause_s` (the other framework's worker threads stop spinning).
+
+    Returns per-block seconds per call of each side and the per-pair ratios ``torch time / keras time``
+    (> 1: Keras faster) with `ratio_stats`."""
+    if pairs < 1 or block < 1:
+        raise ValueError(f"pairs and block must be >= 1; received pairs={pairs!r}, block={block!r}")
+    k_times, t_times = [], []
+
+    def timed(fn):
+        sleep(pause_s)
+        s = clock()
+        for _ in range(block):
+            fn()
+        return (clock() - s) / block
+
+    for i in range(pairs):
+        if i % 2 == 0:
+            k, t = timed(keras_fn), timed(torch_fn)
+        else:
+            t, k = timed(torch_fn), timed(keras_fn)
+        k_times.append(k)
+        t_times.append(t)
+    return {"keras_step_s": k_times, "torch_step_s": t_times,
+            "ratio": ratio_stats(t / k for k, t in zip(k_times, t_times))}
+
+
+def run_pair(name: str, size: str, *, precision: str = "float32", pairs: int = 7, block: int = 2, warmup: int = 2,
+             batch: int | None = None) -> dict:
+    """The package's Keras model (this process's ``KERAS_BACKEND``) against the PyTorch reference, in the same
+    process, in `precision` (``"float32"``; ``"bfloat16"``: Keras ``mixed_bfloat16`` against
+    ``torch.autocast(dtype=torch.bfloat16)``), training then inference, each by `interleave`.
+
+    Both sides are built and warmed up (`warmup` calls each, compilation included, timed apart) before any
+    timed block; the result holds each side's median samples/s and the per-pair ratio statistics."""
+    import statistics as st
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; received {precision!r}")
+    bf16 = precision == "bfloat16"
+    k = prepare_keras(name, size, mixed_precision=bf16, batch=batch)
+    t = prepare_torch(name, size, mixed_precision=bf16, batch=batch)
+    b = k["cfg"]["batch"]
+    tm = t["meta"]
+    out = {"model": name, "size": size, "precision": precision, "input_shape": list(k["cfg"]["input_shape"]),
+           "batch": b, "pairs": pairs, "block": block, "warmup": warmup, **k["meta"],
+           "torch_dtype_policy": tm["dtype_policy"], "torch_threads": tm["torch_threads"],
+           "torch_version": tm["torch_version"], "device": tm["device"], "trainable_params": k["trainable"],
+           "torch_trainable_params": t["trainable"], "forward_flops_per_sample": k["fwd_flops"],
+           "torch_forward_flops_per_sample": t["fwd_flops"]}
+    for phase in ("train", "infer"):
+        warm = {}
+        for side, fns in (("keras", k), ("torch", t)):
+            s0 = time.perf_counter()
+            for _ in range(warmup):
+                fns[f"{phase}_step"]()
+            warm[side] = time.perf_counter() - s0
+        res = interleave(k[f"{phase}_step"], t[f"{phase}_step"], pairs=pairs, block=block)
+        out[phase] = {**res, "warmup_s": warm}
+        out[f"{phase}_samples_per_s"] = b / st.median(res["keras_step_s"])
+        out[f"torch_{phase}_samples_per_s"] = b / st.median(res["torch_step_s"])
+        out[f"{phase}_ratio_vs_torch"] = res["ratio"]["median"]
+    out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
 

@@ -39,10 +39,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "(tensorflow,jax with --quick), jax when a GPU is visible")
     p.add_argument("--no-reference", action="store_true", help="skip the PyTorch reference runs")
     p.add_argument("--mixed-precision", action="store_true",
-                   help="bf16 mixed precision: Keras policy mixed_bfloat16, torch.autocast(bfloat16)")
+                   help="same as --precision bfloat16 (kept for old command lines)")
+    p.add_argument("--precision", default=None,
+                   help="comma-separated precisions of the model benchmarks: float32, bfloat16 (Keras policy "
+                        "mixed_bfloat16 against torch.autocast(bfloat16)). Default: float32,bfloat16; float32 "
+                        "with --quick")
+    p.add_argument("--pairs", type=int, default=None,
+                   help="interleaved Keras/PyTorch block pairs per measurement (default 3 quick, 7 full)")
+    p.add_argument("--block", type=int, default=None, help="steps per block of a pair (default 2)")
     p.add_argument("--size", choices=("quick", "full"), default=None,
                    help="model input sizes (default: quick with --quick, else full = paper sizes)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 6 quick, 10 full)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps of a one-sided measurement (--no-reference; default 6 quick, 10 full)")
     p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 2 quick, 3 full)")
     p.add_argument("--batch", type=int, default=None, help="override every model's batch size")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)")
@@ -74,6 +82,21 @@ def resolve_backends(arg: str | None, gpu: bool, quick: bool = False) -> list[st
     if bad or not out:
         raise SystemExit(f"--backend must be a comma-separated subset of {','.join(BACKENDS)}; received {arg!r}")
     return out
+
+
+def resolve_precisions(arg: str | None, mixed_precision: bool = False, quick: bool = False) -> list[str]:
+    """Precisions to time: `arg` (comma-separated), else bfloat16 for --mixed-precision, else float32 and
+    bfloat16 (float32 alone with --quick)."""
+    from benchmarks.models import PRECISIONS
+
+    if arg is None:
+        return ["bfloat16"] if mixed_precision else (["float32"] if quick else list(PRECISIONS))
+    out = [p.strip() for p in arg.split(",") if p.strip()]
+    bad = [p for p in out if p not in PRECISIONS]
+    if bad or not out:
+        raise SystemExit(f"--precision must be a comma-separated subset of {','.join(PRECISIONS)}; "
+                         f"received {arg!r}")
+    return list(dict.fromkeys(out))
 
 
 def _gpu_visible() -> bool:
@@ -110,9 +133,14 @@ def run(args) -> dict:
     size = args.size or ("quick" if args.quick else "full")
     steps = args.steps or (6 if args.quick else 10)
     warmup = args.warmup or (2 if args.quick else 3)
+    precisions = resolve_precisions(getattr(args, "precision", None), bool(args.mixed_precision),
+                                    bool(args.quick))
+    pairs = getattr(args, "pairs", None) or (3 if args.quick else 7)
+    block = getattr(args, "block", None) or 2
     info = machine.machine_info()
     report = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": bool(args.quick), "size": size,
-              "steps": steps, "warmup": warmup, "mixed_precision": bool(args.mixed_precision),
+              "steps": steps, "warmup": warmup, "mixed_precision": precisions == ["bfloat16"],
+              "precisions": precisions, "pairs": pairs, "block": block, "interleaved": not args.no_reference,
               "machine": info, "versions": machine.package_versions(), "backends": backends,
               "models": [], "data": []}
     t0 = time.perf_counter()
@@ -121,13 +149,15 @@ def run(args) -> dict:
             base = {"model": name, "size": size, "steps": steps, "warmup": warmup,
                     "mixed_precision": bool(args.mixed_precision), "batch": args.batch}
             for be in backends:
-                _log(f"{name}: Keras/{be}")
-                report["models"] += _run_worker([{**base, "kind": "keras"}], {"KERAS_BACKEND": be}, args.timeout)
-                _checkpoint(report, args.out, t0)
-            if not args.no_reference:
-                _log(f"{name}: PyTorch reference")
-                report["models"] += _run_worker([{**base, "kind": "torch"}], {}, args.timeout)
-                _checkpoint(report, args.out, t0)
+                for precision in precisions:
+                    if args.no_reference:     # Keras alone
+                        _log(f"{name}: Keras/{be} {precision}")
+                        item = {**base, "kind": "keras", "mixed_precision": precision == "bfloat16"}
+                    else:                     # Keras and PyTorch interleaved in one process
+                        _log(f"{name}: Keras/{be} and PyTorch, interleaved, {precision}")
+                        item = {**base, "kind": "pair", "precision": precision, "pairs": pairs, "block": block}
+                    report["models"] += _run_worker([item], {"KERAS_BACKEND": be}, args.timeout)
+                    _checkpoint(report, args.out, t0)
         else:
             _log(f"{name}: data")
             with tempfile.TemporaryDirectory(prefix="solarcnn-bench-data-") as wd:
@@ -153,17 +183,37 @@ def _log(msg: str) -> None:
 
 
 def _peak_for(result: dict, report: dict) -> tuple[float | None, str]:
+    """The peak matching the result's device and precision (CPU: the fp32 FMA or the bf16 estimate)."""
     dev = str(result.get("device") or "cpu")
+    dtype = result.get("precision") or ("bfloat16" if report["mixed_precision"] else "float32")
     if dev.startswith("cpu"):
-        return report["machine"]["cpu_peak_fp32_flops"], report["machine"]["cpu_peak_how"]
-    dtype = "bfloat16" if report["mixed_precision"] else "float32"
+        m = report["machine"]
+        if dtype == "bfloat16" and m.get("cpu_peak_bf16_flops"):
+            return m["cpu_peak_bf16_flops"], m["cpu_peak_bf16_how"]
+        return m["cpu_peak_fp32_flops"], m["cpu_peak_how"]
     return machine.gpu_peak_flops(dev, dtype)
+
+
+def _summarise_pair(r: dict, report: dict) -> None:
+    peak, how = _peak_for(r, report)
+    r["peak_flops"], r["peak_how"] = peak, how
+    r["param_parity"] = r["trainable_params"] == r.get("torch_trainable_params")
+    r["flops_parity"] = r.get("forward_flops_per_sample") == r.get("torch_forward_flops_per_sample")
+    fwd = r.get("forward_flops_per_sample")
+    if peak and fwd:
+        for who, prefix in (("keras", ""), ("torch", "torch_")):
+            r[f"{prefix}train_mfu"] = TRAIN_FLOPS_FACTOR * fwd * r[f"{prefix}train_samples_per_s"] / peak
+            r[f"{prefix}infer_mfu"] = fwd * r[f"{prefix}infer_samples_per_s"] / peak
 
 
 def summarise(report: dict) -> None:
     """Add MFU, Keras/PyTorch ratios and parameter parity to every model result (in place)."""
     by_model: dict[str, dict] = {}
     for r in report["models"]:
+        if "pairs" in r:                        # an interleaved Keras/PyTorch pair: self-contained
+            if "error" not in r:
+                _summarise_pair(r, report)
+            continue
         by_model.setdefault(r["model"], {})[r.get("backend") or r.get("kind")] = r
         if "error" in r:
             continue
@@ -212,9 +262,40 @@ def to_markdown(report: dict) -> str:
              f"- machine: {m['cpu']} (family {m['cpu_family']}), {m['cores_usable']} usable cores, "
              f"{m['memory_gb']} GB RAM, GPUs: {', '.join(m['gpus']) if m['gpus'] else 'none'}",
              f"- CPU peak: {m['cpu_peak_how']}",
+             f"- CPU bf16 peak: {m.get('cpu_peak_bf16_how', '–')}",
+             "- ISA features: " + (", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["isa"].items())
+                                   if m.get("isa") else "–"),
              "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-             f"- mixed precision: {'bf16' if report['mixed_precision'] else 'off (float32)'}", ""]
-    if report["models"]:
+             "- precisions: " + ", ".join(report.get("precisions")
+                                          or (["bfloat16"] if report["mixed_precision"] else ["float32"])),
+             ""]
+    pairs = [r for r in report["models"] if "pairs" in r]
+    if pairs:
+        lines += ["## Models, interleaved: Keras and PyTorch in one process, alternating blocks", "",
+                  f"{report.get('pairs')} pairs of {report.get('block')}-step blocks per phase (order alternating "
+                  "K-T, T-K); ratio = PyTorch step time / Keras step time per pair (> 1: Keras faster): median "
+                  "[quartiles] (min–max). MFU against the peak of the run's precision.", "",
+                  "| model | input × batch | backend | precision | params | Keras train samples/s | PyTorch | "
+                  "train ratio | Keras train MFU | PyTorch MFU | Keras infer samples/s | PyTorch | infer ratio |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in pairs:
+            shape = "×".join(map(str, r.get("input_shape", []))) + f" × {r.get('batch')}"
+            if "error" in r:
+                lines.append(f"| {r['model']} | {shape} | {r.get('backend', '?')} | {r.get('precision')} | "
+                             f"error: {r['error'][:120]} |" + " |" * 8)
+                continue
+            par = "" if r.get("param_parity", True) else " (≠ torch!)"
+
+            def rs(phase):
+                q = r[phase]["ratio"]
+                return f"{q['median']:.2f} [{q['q1']:.2f}–{q['q3']:.2f}] ({q['min']:.2f}–{q['max']:.2f})"
+            lines.append(
+                f"| {r['model']} | {shape} | {r['backend']} | {r['precision']} | {r['trainable_params']:,}{par} | "
+                f"{_f(r['train_samples_per_s'])} | {_f(r['torch_train_samples_per_s'])} | {rs('train')} | "
+                f"{_f(r.get('train_mfu'), '{:.1%}')} | {_f(r.get('torch_train_mfu'), '{:.1%}')} | "
+                f"{_f(r['infer_samples_per_s'])} | {_f(r['torch_infer_samples_per_s'])} | {rs('infer')} |")
+        lines.append("")
+    if [r for r in report["models"] if "pairs" not in r]:
         from benchmarks.models import REDUCED_NOTE
 
         lines += ["## Models: samples/s (higher is better), Keras backend vs plain PyTorch on the same device", "",
@@ -222,6 +303,8 @@ def to_markdown(report: dict) -> str:
                   "train MFU | ratio vs torch | infer samples/s | ratio vs torch | first step s | peak mem MB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["models"]:
+            if "pairs" in r:
+                continue
             shape = "×".join(map(str, r.get("input_shape", []))) + f" × {r.get('batch')}"
             who = r.get("backend") or r.get("kind")
             if "error" in r:
@@ -245,13 +328,18 @@ def to_markdown(report: dict) -> str:
                   ""]
     if report["data"]:
         lines += ["## Data preparation: package vs straightforward sequential reference", "",
-                  "| benchmark | items | unit | package | reference | ratio | notes |", "|---|---|---|---|---|---|---|"]
+                  "Ratio: median of interleaved pairs (reference time / package time); spread: "
+                  "[quartiles] (min–max) of the pairs.", "",
+                  "| benchmark | items | unit | package | reference | ratio | spread | notes |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in report["data"]:
             if "error" in r:
-                lines.append(f"| {r.get('name')} | | | error: {r['error'][:160]} | | | |")
+                lines.append(f"| {r.get('name')} | | | error: {r['error'][:160]} | | | | |")
                 continue
+            q = r.get("ratio_stats")
+            spread = f"[{q['q1']:.2f}–{q['q3']:.2f}] ({q['min']:.2f}–{q['max']:.2f})" if q else "–"
             lines.append(f"| {r['name']} | {r['items']} | {r['unit']} | {_f(r.get('package_rate'))} | "
-                         f"{_f(r.get('reference_rate'))} | {_f(r.get('ratio'))} | {r.get('notes', '')} |")
+                         f"{_f(r.get('reference_rate'))} | {_f(r.get('ratio'))} | {spread} | {r.get('notes', '')} |")
         lines.append("")
     return "\n".join(lines)
 

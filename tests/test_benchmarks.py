@@ -204,3 +204,134 @@ def test_keras_and_torch_quick_configs_have_same_params_and_flops(name):
     assert k_params == torch_models.count_trainable(tm)
     h, w, c = cfg["input_shape"]
     assert keras_flops(km) == torch_flops(tm, torch.zeros(1, c, h, w), backward=False)["forward"]
+
+
+# ------------------------------------------------------------------ interleaved measurement, precisions (issue 17)
+def test_ratio_stats_by_hand():
+    from benchmarks.models import ratio_stats
+
+    q = ratio_stats([1.0, 2.0, 3.0, 4.0, 10.0])
+    assert (q["median"], q["q1"], q["q3"], q["iqr"], q["min"], q["max"], q["n"]) == (3.0, 2.0, 4.0, 2.0, 1.0, 10.0, 5)
+    with pytest.raises(ValueError, match="at least one ratio"):
+        ratio_stats([])
+
+
+def test_interleave_alternates_sides_and_pairs_their_times():
+    """A fake clock: each Keras call costs 1 s, each PyTorch call 2 s plus 1 s per pair already done (a load
+    drift); the per-pair ratios follow the drift, and the order alternates K-T, T-K."""
+    from benchmarks.models import interleave
+
+    now, calls, pair = [0.0], [], [0]
+
+    def keras_fn():
+        calls.append("K")
+        now[0] += 1.0
+
+    def torch_fn():
+        calls.append("T")
+        now[0] += 2.0 + pair[0]
+
+    def sleep(s):
+        # a new pair starts every second block
+        pair[0] = (len(calls) // 2) // 2
+
+    res = interleave(keras_fn, torch_fn, pairs=3, block=2, clock=lambda: now[0], sleep=sleep)
+    assert "".join(calls) == "KKTT" "TTKK" "KKTT"
+    assert res["keras_step_s"] == [1.0, 1.0, 1.0] and res["torch_step_s"] == [2.0, 3.0, 4.0]
+    assert res["ratio"]["ratios"] == [2.0, 3.0, 4.0] and res["ratio"]["median"] == 3.0
+    with pytest.raises(ValueError, match="received pairs=0"):
+        interleave(keras_fn, torch_fn, pairs=0, block=1)
+
+
+def test_data_pairs_alternate_and_give_ratio_stats():
+    from benchmarks.data import _paired_timed
+
+    order = []
+    res = _paired_timed(lambda k: order.append(f"r{k}") or k, lambda k: order.append(f"p{k}"), repeats=3)
+    assert order == ["r0", "p0", "p1", "r1", "r2", "p2"]
+    assert res["ref_out"] == 2 and res["ratio"]["n"] == 3 and len(res["pkg_times"]) == 3
+
+
+def test_isa_features_and_bf16_peak_table():
+    spr = {"avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
+    isa = machine.isa_features(spr)
+    assert isa["AMX-BF16"] and isa["AVX512-BF16"] and isa["AVX-512F"] and not isa["AMX-FP16"]
+    assert machine.bf16_flops_per_cycle(spr, "GenuineIntel", 6)[0] == 1024                 # AMX estimate
+    assert machine.bf16_flops_per_cycle(spr - {"amx_bf16"}, "GenuineIntel", 6)[0] == 128   # AVX512-BF16
+    assert machine.bf16_flops_per_cycle({"avx512f", "avx512_bf16"}, "AuthenticAMD", 25)[0] == 64   # Zen 4
+    assert machine.bf16_flops_per_cycle({"avx2", "fma"}, "GenuineIntel", 6)[0] is None
+    with pytest.raises(ValueError, match="received 'float16'"):
+        machine.cpu_peak_flops(dtype="float16")
+    info = machine.machine_info()
+    assert set(info["isa"]) == set(machine.ISA_FLAGS.values())
+    if info["cpu_peak_bf16_flops"] is not None:
+        assert info["cpu_peak_bf16_how"].startswith("estimate of peak")
+        assert info["cpu_peak_bf16_flops"] >= info["cpu_peak_fp32_flops"]
+
+
+def test_precisions_parsing():
+    assert runner.resolve_precisions(None) == ["float32", "bfloat16"]
+    assert runner.resolve_precisions(None, quick=True) == ["float32"]
+    assert runner.resolve_precisions(None, mixed_precision=True) == ["bfloat16"]
+    assert runner.resolve_precisions("bfloat16,float32") == ["bfloat16", "float32"]
+    with pytest.raises(SystemExit, match="received 'fp8'"):
+        runner.resolve_precisions("fp8")
+    args = runner.build_parser().parse_args(["--precision", "float32,bfloat16", "--pairs", "5", "--block", "3"])
+    assert (args.precision, args.pairs, args.block) == ("float32,bfloat16", 5, 3)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_interleaved_pair_through_the_worker_tiny(precision, tmp_path):
+    """One real pair (CIRRUS U-Net, batch 1, 2 pairs of 1-step blocks) through the worker as the runner
+    starts it, then the report: both sides ran in the asked precision, ratios and MFU against that peak."""
+    import json
+
+    from benchmarks import _worker
+
+    job, out = tmp_path / "job.json", tmp_path / "out.json"
+    item = {"kind": "pair", "model": "cirrus_unet", "size": "quick", "precision": precision, "pairs": 2,
+            "block": 1, "warmup": 1, "batch": 1}
+    job.write_text(json.dumps({"items": [item]}))
+    assert _worker.main([str(job), str(out)]) == 0
+    (r,) = json.loads(out.read_text())
+    assert "error" not in r, r.get("traceback")
+    assert r["dtype_policy"] == ("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    assert r["torch_dtype_policy"] == ("bfloat16 autocast" if precision == "bfloat16" else "float32")
+    assert r["trainable_params"] == r["torch_trainable_params"] == 2_103_297
+    for phase in ("train", "infer"):
+        assert len(r[phase]["keras_step_s"]) == len(r[phase]["torch_step_s"]) == 2
+        assert r[phase]["ratio"]["n"] == 2 and r[phase]["ratio"]["min"] <= r[phase]["ratio"]["median"]
+        assert r[f"{phase}_samples_per_s"] > 0 and r[f"torch_{phase}_samples_per_s"] > 0
+    report = {"quick": True, "size": "quick", "steps": 0, "warmup": 1, "mixed_precision": False,
+              "precisions": [precision], "pairs": 2, "block": 1, "started": "now", "total_wall_s": 1.0,
+              "versions": {"keras": "3"}, "machine": machine.machine_info(), "models": [r], "data": []}
+    runner.summarise(report)
+    peak, how = runner._peak_for(r, report)
+    assert r["peak_flops"] == peak and r["train_mfu"] == pytest.approx(3 * r["forward_flops_per_sample"]
+                                                                       * r["train_samples_per_s"] / peak)
+    if precision == "bfloat16" and report["machine"]["cpu_peak_bf16_flops"]:
+        assert "bf16" in how
+    md = runner.to_markdown(report)
+    assert f"| cirrus_unet | 128×160×1 × 1 | {r['backend']} | {precision} | 2,103,297 |" in md
+
+
+def test_runner_starts_one_interleaved_pair_per_backend_and_precision(monkeypatch, tmp_path):
+    items = []
+
+    def fake_worker(batch, env, timeout):
+        items.extend({**i, "env": env["KERAS_BACKEND"]} for i in batch)
+        return [{**i, "error": "not run (test)"} for i in batch]
+
+    monkeypatch.setattr(runner, "_run_worker", fake_worker)
+    args = runner.build_parser().parse_args(["slic", "--backend", "tensorflow,jax", "--precision",
+                                             "float32,bfloat16", "--pairs", "4", "--out", str(tmp_path)])
+    report = runner.run(args)
+    assert [(i["kind"], i["env"], i["precision"], i["pairs"], i["block"]) for i in items] == [
+        ("pair", "tensorflow", "float32", 4, 2), ("pair", "tensorflow", "bfloat16", 4, 2),
+        ("pair", "jax", "float32", 4, 2), ("pair", "jax", "bfloat16", 4, 2)]
+    assert report["precisions"] == ["float32", "bfloat16"] and report["interleaved"]
+    assert "error: not run (test)" in runner.to_markdown(report)
+    items.clear()
+    runner.run(runner.build_parser().parse_args(["slic", "--backend", "jax", "--quick", "--no-reference",
+                                                 "--out", str(tmp_path)]))
+    assert [(i["kind"], i["mixed_precision"]) for i in items] == [("keras", False)]
