@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from .runtime import current_notebook
+from .runtime import current_notebook, current_precision
 from .utils import atomic_write_text
 
 _MEMORY: dict[str, dict] = {}
@@ -64,6 +64,8 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
     nb = notebook or current_notebook() or "interactive"
     entry = {"value": value, "unit": unit, "description": description, "time": time.time(),
              "backend": keras_backend()}
+    if current_precision():
+        entry["precision"] = current_precision()     # what solarcnn.setup chose (float32 / bfloat16)
     if headline:
         entry["headline"] = True
     _MEMORY.setdefault(nb, {})[name] = entry

@@ -34,9 +34,13 @@ class RuntimeInfo:
     seed: int | None = None
     mixed_precision: bool = False
     machine_gpus: list = field(default_factory=list)   # NVIDIA GPUs on the machine (`nvidia_gpus`)
+    precision: str = "float32"                         # "float32" or "bfloat16" (the policy mixed_bfloat16)
+    precision_reason: str = ""                         # why (`choose_precision` for "auto")
 
     def __str__(self) -> str:
         mixed = "on (mixed_bfloat16/float16)" if self.mixed_precision else "off"
+        if self.precision_reason:
+            mixed += f" ({self.precision_reason})"
         lines = [f"solarcnn {self.versions.get('solarcnn', '?')} | Keras {self.versions.get('keras', '?')} "
                  f"| backend {self.backend} {self.versions.get(self.backend, '')}".rstrip(),
                  f"Python {platform.python_version()} | NumPy {self.versions.get('numpy', '?')} "
@@ -124,6 +128,64 @@ def gpu_warning(backend: str, devices: list[str], machine_gpus: list[str]) -> st
             f"{GPU_HINTS.get(backend, 'install a CUDA build of the backend')}.")
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and ":" in line:
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def gpu_compute_capability(backend: str | None = None) -> tuple[int, int] | None:
+    """The lowest CUDA compute capability of the machine's NVIDIA GPUs (``nvidia-smi --query-gpu=compute_cap``),
+    None without a GPU or where it cannot be read. Backend-independent (`backend` is accepted for callers
+    that pass it and not used); `choose_precision` uses it only when the backend sees a GPU."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    caps = []
+    for line in out.stdout.splitlines() if out.returncode == 0 else []:
+        parts = line.strip().split(".")
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            caps.append((int(parts[0]), int(parts[1])))
+    return min(caps) if caps else None
+
+
+def choose_precision(devices: list[str], *, flags: set | None = None,
+                     capability: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The rule of ``setup(mixed_precision="auto")``: ``(precision, reason)``.
+
+    bf16 (the Keras policy ``mixed_bfloat16``) where the hardware has bf16 matrix units that make it faster:
+    a GPU of compute capability >= 8.0 (Ampere and later: bf16 tensor cores), or, training on the CPU, a
+    CPU with AMX-BF16 (Intel Sapphire Rapids and later; TensorFlow and PyTorch reach it through oneDNN).
+    float32 everywhere else, including CPUs with only AVX512-BF16 (no measured gain was shown there). A
+    documented rule, not a per-model guess.
+
+    Args:
+        devices: the devices the backend sees (`RuntimeInfo.devices`); a GPU among them decides.
+        flags: the CPU flags (default `cpu_flags`).
+        capability: the GPUs' compute capability (`gpu_compute_capability`), None if unknown.
+    """
+    if any("gpu" in d.lower() or "cuda" in d.lower() for d in devices):
+        if capability is not None and tuple(capability) >= (8, 0):
+            return "bfloat16", (f"auto: GPU compute capability {capability[0]}.{capability[1]} >= 8.0 "
+                                "(bf16 tensor cores)")
+        known = f"{capability[0]}.{capability[1]}" if capability else "unknown"
+        return "float32", f"auto: GPU compute capability {known} < 8.0 or unknown: float32"
+    flags = cpu_flags() if flags is None else flags
+    if "amx_bf16" in flags:
+        return "bfloat16", "auto: CPU with AMX-BF16"
+    return "float32", "auto: no AMX-BF16 on this CPU and no GPU of compute capability >= 8.0"
+
+
 def _check_versions(versions: dict) -> None:
     for mod, minimum in MIN_VERSIONS.items():
         v = versions.get(mod)
@@ -135,7 +197,7 @@ def _check_versions(versions: dict) -> None:
                                "Re-create the environment with the README's setup command.")
 
 
-def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision: bool = False,
+def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision: bool | str = False,
           style: bool = True, verbose: bool = True) -> RuntimeInfo:
     """Prepare a notebook or script for a repeatable run.
 
@@ -149,14 +211,22 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
         seed: the random seed; `None` leaves the generators unseeded.
         notebook: the notebook's name (e.g. ``"02_slic_feature_classifier"``),
             used by `solarcnn.record` to file its metrics.
-        mixed_precision: if True, use ``mixed_bfloat16`` (GPU/TPU with bf16, or
-            CPU) via `keras.mixed_precision.set_global_policy`.
+        mixed_precision: ``"float32"`` (or False, the default), ``"bfloat16"`` (or True: the Keras
+            policy ``mixed_bfloat16``, bf16 compute with float32 variables) or ``"auto"``: bf16 where
+            the hardware has bf16 matrix units (`choose_precision`: a GPU of compute capability >= 8.0,
+            or a CPU with AMX-BF16), float32 elsewhere. The choice is printed, returned
+            (`RuntimeInfo.precision`) and stored with every metric `solarcnn.record` writes.
         style: load the bundled matplotlib style.
         verbose: print the report.
 
     Returns:
         A `RuntimeInfo` with backend, versions and devices.
     """
+    choice = {False: "float32", True: "bfloat16"}.get(mixed_precision, mixed_precision) \
+        if isinstance(mixed_precision, bool) else mixed_precision
+    if choice not in PRECISIONS:
+        raise ValueError(f"mixed_precision must be one of {PRECISIONS} (or True/False); "
+                         f"received {mixed_precision!r}")
     _quieten_logs()
     import keras  # imported after the log settings on purpose
 
@@ -164,10 +234,13 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
         random.seed(seed)
         np.random.seed(seed)
         keras.utils.set_random_seed(seed)
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    else:
-        keras.mixed_precision.set_global_policy("float32")
+    backend = keras.backend.backend()
+    devices = _devices(backend)
+    reason = ""
+    if choice == "auto":
+        choice, reason = choose_precision(devices, capability=gpu_compute_capability(backend))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if choice == "bfloat16" else "float32")
+    _STATE["precision"] = choice
     if style:
         from . import plotting
 
@@ -175,7 +248,6 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
 
     _STATE["notebook"] = notebook or _STATE.get("notebook") or os.environ.get("SOLARCNN_NOTEBOOK")
     _STATE["seed"] = seed
-    backend = keras.backend.backend()
     from ._version import __version__
 
     versions = {"solarcnn": __version__, "keras": keras.__version__, "numpy": np.__version__}
@@ -183,14 +255,20 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
     if backend_module and backend_module in sys.modules:
         versions[backend] = _version(backend_module)
     _check_versions(versions)
-    info = RuntimeInfo(backend=backend, versions=versions, devices=_devices(backend), seed=seed,
-                       mixed_precision=mixed_precision, machine_gpus=nvidia_gpus())
+    info = RuntimeInfo(backend=backend, versions=versions, devices=devices, seed=seed,
+                       mixed_precision=choice == "bfloat16", machine_gpus=nvidia_gpus(), precision=choice,
+                       precision_reason=reason)
     if verbose:
         print(info)
     message = gpu_warning(backend, info.devices, info.machine_gpus)
     if message:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return info
+
+
+def current_precision() -> str | None:
+    """The precision `setup` chose (``"float32"`` or ``"bfloat16"``), None before `setup`."""
+    return _STATE.get("precision")
 
 
 def current_notebook() -> str | None:
