@@ -4,6 +4,6 @@ import warnings
 
 from .course import book_cli as _moved
 
-warnings.warn("solarcnn.book_cli moved to solarcnn.course.book_cli; import it from there (the old name goes in the next "
-              "release)", DeprecationWarning, stacklevel=2)
+warnings.warn("solarcnn.book_cli moved to solarcnn.course.book_cli; import it from there (the old name goes in "
+              "the next release)", DeprecationWarning, stacklevel=2)
 sys.modules[__name__] = _moved

@@ -146,7 +146,8 @@ def _registrations() -> list[tuple[str, str, str, int]]:
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name != "register_keras_serializable":
                     continue
-                kw = {k.arg: k.value.value for k in (call.keywords if call else []) if isinstance(k.value, ast.Constant)}
+                kw = {k.arg: k.value.value for k in (call.keywords if call else [])
+                      if isinstance(k.value, ast.Constant)}
                 args = [a.value for a in (call.args if call else []) if isinstance(a, ast.Constant)]
                 package = kw.get("package", args[0] if args else "Custom")
                 reg_name = kw.get("name", args[1] if len(args) > 1 else node.name)

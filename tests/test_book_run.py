@@ -43,7 +43,8 @@ def test_book_renders_the_executed_notebooks(test_run_dir, executed_notebooks, t
     results_page = index.parent / "results.html"
     assert re.search(r"wall_time", results_page.read_text(encoding="utf-8")), "the results table is in the book"
     bench_page = index.parent / "benchmarks.html"
-    assert "Keras backend vs plain PyTorch" in bench_page.read_text(encoding="utf-8"), "the benchmark page is in the book"
+    assert "Keras backend vs plain PyTorch" in bench_page.read_text(encoding="utf-8"), \
+        "the benchmark page is in the book"
 
 
 @pytest.mark.after_notebooks

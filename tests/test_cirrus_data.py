@@ -70,7 +70,7 @@ def _test_image():
 
 
 def test_stretch_is_zscale_then_log():
-    from astropy.visualization import LogStretch, ZScaleInterval
+    from astropy.visualization import ZScaleInterval
 
     div = _test_image() / 2 ** 14
     lo, hi = ZScaleInterval(contrast=0.9).get_limits(div)

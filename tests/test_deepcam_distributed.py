@@ -15,8 +15,8 @@ Tolerance. With global-batch BatchNorm statistics the 2-device step is the same 
 all-reduce), a relative change of order 1e-7 per reduction that six SGD steps carry forward
 (SGD is linear in the gradient; Adam-type optimisers such as LAMB amplify rounding in near-zero
 gradients through m / sqrt(v) and are kept out of the equivalence check).
-Measured: at most ~1e-6 on both engines; we require a relative loss difference below 1e-5 and check that the test can fail: per-replica
-BatchNorm (the reference's local BN) changes the first loss by far more than that, and that
+Measured: at most ~1e-6 on both engines; we require a relative loss difference below 1e-5 and check that the test
+can fail: per-replica BatchNorm (the reference's local BN) changes the first loss by far more than that, and that
 first loss must equal the mean of the two half-batch losses computed on one device (on a batch
 whose halves are put on different scales so that the two kinds of statistics differ clearly).
 """

@@ -59,7 +59,8 @@ def test_transforms():
     np.testing.assert_array_equal(apply_transform(img, "hflip", rng), img[:, ::-1])
     np.testing.assert_array_equal(apply_transform(img, "vflip", rng), img[::-1])
     np.testing.assert_array_equal(rotate_nearest(img, 0.0), img)
-    sq = np.zeros((9, 9)); sq[4, 8] = 1
+    sq = np.zeros((9, 9))
+    sq[4, 8] = 1
     assert rotate_nearest(sq, 90.0)[0, 4] == 1 or rotate_nearest(sq, 90.0)[8, 4] == 1
     r = rotate_nearest(np.ones((20, 20)), 5.0)
     assert r[0, 0] == 0 and r[10, 10] == 1               # corners filled with 0, no expansion
@@ -68,8 +69,6 @@ def test_transforms():
 
 
 def test_sequence_batches_and_training_step():
-    import keras
-
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (10, 64, 64), dtype=np.uint8)
     y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
@@ -105,7 +104,8 @@ def test_torch_sgd_matches_numpy_reference():
     for step in range(3):
         lr, mu = cb.history["lr"][step], cb.history["momentum"][step]
         z = x @ params[0] + params[1]
-        p = np.exp(z - z.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
         wi = wts[y]
         dz = (p - np.eye(2)[y]) * wi[:, None] / wi.sum()
         for k, g in enumerate([x.T @ dz, dz.sum(0)]):

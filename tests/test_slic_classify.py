@@ -95,7 +95,8 @@ def test_errors_name_the_file(model_path, tmp_path):
     with pytest.raises(DataFileError, match=r"blank\.fits: cannot classify: blank frame"):
         C.classify([blank], model_path)
     nan = tmp_path / "nan.fits"
-    a = np.ones((32, 32), np.float32); a[3, 3] = np.nan
+    a = np.ones((32, 32), np.float32)
+    a[3, 3] = np.nan
     fits.writeto(nan, a)
     with pytest.raises(DataFileError, match=r"nan\.fits: cannot classify: 1 NaN pixel"):
         C.classify([nan], model_path)

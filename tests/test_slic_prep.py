@@ -36,9 +36,11 @@ def test_bytescale_rejects_constant_and_nan():
 def test_frame_problem_rules():
     ok = np.arange(1, 17, dtype=float).reshape(4, 4)
     assert prep.frame_problem(ok) is None
-    z = ok.copy(); z[0, 0] = 0
+    z = ok.copy()
+    z[0, 0] = 0
     assert "zero pixel" in prep.frame_problem(z)
-    n = ok.copy(); n[1, 1] = np.nan
+    n = ok.copy()
+    n[1, 1] = np.nan
     assert "NaN" in prep.frame_problem(n)
     assert "blank" in prep.frame_problem(np.full((4, 4), 5.0))
 
@@ -124,7 +126,8 @@ def tiny_dataset(tmp_path_factory):
 
     victim = sorted((root / "quiet").glob("*.fits.gz"))[1]
     with fits.open(victim) as h:
-        d = h[0].data.copy(); hdr = h[0].header.copy()
+        d = h[0].data.copy()
+        hdr = h[0].header.copy()
     d[10:20] = 0
     fits.writeto(victim, d, hdr, overwrite=True)
     bad = root / "sunspots" / "FG29990101_000000.0.fits.gz"

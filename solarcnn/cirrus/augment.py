@@ -118,7 +118,8 @@ class CloudBatches(_keras_pydataset()):
             raise ValueError(f"images must be (N, H, W) or (N, H, W, C) and masks (N, H, W); received "
                              f"{self.images.shape} and {self.masks.shape}")
         if batch_size < 1 or aug_batch_size < 0:
-            raise ValueError(f"batch_size must be >= 1 and aug_batch_size >= 0; received {batch_size}, {aug_batch_size}")
+            raise ValueError(f"batch_size must be >= 1 and aug_batch_size >= 0; "
+                             f"received {batch_size}, {aug_batch_size}")
         self.batch_size, self.aug_batch_size = int(batch_size), int(aug_batch_size)
         self.rng = np.random.default_rng(seed)
         self.shuffle, self.faithful = shuffle, faithful

@@ -1,8 +1,8 @@
 """Flare track: full-disk solar flare prediction from HMI magnetograms (Pandey, Angryk & Aydin 2023), notebook 06.
 
 One name for the track: **flare**. A CNN (AlexNet, VGG16 or ResNet-34 backbone) reads a 512×512 8-bit full-disk
-line-of-sight magnetogram and predicts whether a >= M1.0 flare starts within the next 24 hours. Two other names appear in the package
-on purpose, because they name other things: *magnetogram* is the data (the generator
+line-of-sight magnetogram and predicts whether a >= M1.0 flare starts within the next 24 hours. Two other names appear
+in the package on purpose, because they name other things: *magnetogram* is the data (the generator
 ``solarcnn.synthetic.magnetogram``, like ``sot`` or ``cam5`` named after what it writes, and the 8-bit
 encoding in ``solarcnn.io.hmi``), and *forecast* is the verification of any yes/no forecast
 (``solarcnn.metrics.forecast``: TSS, HSS2, the confusion matrix), used here for flares.

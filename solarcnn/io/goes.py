@@ -168,7 +168,8 @@ def write_flare_list(path: str | os.PathLike, flares: FlareList, *, rows: list[d
                 end = flares.end[i] if flares.end is not None else s + np.timedelta64(1500, "s")
                 cls = flares.goes_class[i]
                 lat, lon = flares.lat[i], flares.lon[i]
-                pos = "" if np.isnan(lat) else f"{'N' if lat >= 0 else 'S'}{abs(lat):02.0f}{'W' if lon >= 0 else 'E'}{abs(lon):02.0f}"
+                pos = ("" if np.isnan(lat) else
+                       f"{'N' if lat >= 0 else 'S'}{abs(lat):02.0f}{'W' if lon >= 0 else 'E'}{abs(lon):02.0f}")
                 d = {"event_starttime": str(s).replace("T", " "), "event_peaktime": str(peak).replace("T", " "),
                      "event_endtime": str(end).replace("T", " "), "goes_class_ind": cls[0], "goes_class": cls,
                      "goes_class_val": f"{class_flux(cls):.3g}", "integrated_flux": "",

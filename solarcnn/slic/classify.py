@@ -123,7 +123,8 @@ def traverse(files, model, **kwargs) -> tuple[list, np.ndarray, list[Prediction]
 
 
 def sliding_window_map(image, model, *, window: int, stride: int | None = None, mask=None,
-                       min_mask_fraction: float = 0.5, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       min_mask_fraction: float = 0.5,
+                       batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify overlapping windows of a large image (e.g. a full-disk H-alpha frame).
 
     Each ``window``×``window`` patch is byte-scaled and resized to the model's

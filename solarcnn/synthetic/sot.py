@@ -88,7 +88,7 @@ def _distance_to(points, shape):
 
 @register
 class SOTGenerator(SyntheticGenerator):
-    """Hinode/SOT-like H-alpha frames (512×512 >i2 FITS.gz) of filaments, flare ribbons, prominences, quiet Sun, sunspots.
+    """Hinode/SOT-like H-alpha frames (512×512 >i2 FITS.gz): filaments, flare ribbons, prominences, quiet Sun, sunspots.
 
     Args:
         seed: the generator's seed.
@@ -165,7 +165,8 @@ class SOTGenerator(SyntheticGenerator):
                 rp = ru * rng.uniform(1.9, 2.5)
                 r = np.hypot(yy - cy, xx - cx)
                 theta = np.arctan2(yy - cy, xx - cx)
-                rough = 1 + 0.05 * np.sin(theta * rng.integers(2, 5) + rng.uniform(0, 6)) + 0.04 * _smooth_noise(rng, shape, 15)
+                rough = (1 + 0.05 * np.sin(theta * rng.integers(2, 5) + rng.uniform(0, 6))
+                         + 0.04 * _smooth_noise(rng, shape, 15))
                 pen = 1 / (1 + np.exp((r - rp * rough) / 2.0))
                 umb = 1 / (1 + np.exp((r - ru * rough) / 1.5))
                 fibrils = 1 + 0.12 * np.sin(theta * rng.integers(40, 70) + 2 * _smooth_noise(rng, shape, 10))

@@ -83,8 +83,8 @@ class PixelWeightedCrossEntropy(keras.losses.Loss):
         return loss / self.accumulation_steps
 
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction, "weights": self.weights, "reduction_mode": self.reduction_mode,
-                "accumulation_steps": self.accumulation_steps}
+        return {"name": self.name, "reduction": self.reduction, "weights": self.weights,
+                "reduction_mode": self.reduction_mode, "accumulation_steps": self.accumulation_steps}
 
 
 def weighted_cross_entropy_np(y_true, logits, weights=None, reduction_mode: str = "mean") -> float:

@@ -88,7 +88,8 @@ def ensure_env(venv: str | os.PathLike | None = None, *, requirements: str | os.
     env = BookEnv(venv)
     key = _requirements_key(requirements)
     stamp = venv / STAMP
-    lock = Path(tempfile.gettempdir()) / f"solarcnn-book-env-{hashlib.sha256(str(venv.resolve()).encode()).hexdigest()[:16]}.lock"
+    venv_id = hashlib.sha256(str(venv.resolve()).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / f"solarcnn-book-env-{venv_id}.lock"
     with _locked(lock):
         if stamp.is_file() and env.jupyter_book.is_file() and env.python.is_file():
             try:

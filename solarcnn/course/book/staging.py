@@ -158,7 +158,8 @@ def _read_notebook(path: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataFileError(path, f"not a readable notebook (invalid JSON: {exc})") from None
     if not isinstance(nb, dict) or nb.get("nbformat") != 4:
-        raise DataFileError(path, f"not an nbformat-4 notebook (nbformat={nb.get('nbformat') if isinstance(nb, dict) else None!r})")
+        version = nb.get("nbformat") if isinstance(nb, dict) else None
+        raise DataFileError(path, f"not an nbformat-4 notebook (nbformat={version!r})")
     return nb
 
 
