@@ -23,7 +23,7 @@ SHORT = {
     "03": {"epochs": 1},
     "04": {"epochs": 1, "double_conv_epochs": 1, "wsiseg_epochs": 1, "mc_samples": 2},
     "05": {"epochs": 1, "n_samples": 40},
-    "06": {"epochs": 1},
+    "06": {"epochs": 1, "cadence_hours": 24, "input_size": 64},   # 4 folds; torch took > 15 min with epochs 1 alone
     "07": {"n_trials": 2, "epochs": 1, "retrain_epochs": 1, "n_startup_trials": 1},
 }
 
