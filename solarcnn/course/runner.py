@@ -239,6 +239,11 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
         raise ParameterError(f"no numbered notebooks found in {folder}")
     checked = {nb: check_parameters(nb, {"PROFILE": profile, **parameters})   # everything, before anything runs
                for nb in notebooks}
+    from .. import profiles
+
+    for nb in notebooks:   # a profile that needs the user's folder (data_dir) stops here, before anything runs
+        if profiles.notebook_file(nb.stem).exists() and "data_dir" in profiles.table(nb.stem)[profile]:
+            profiles.check_data_dir(nb.stem, profile, checked[nb].get("data_dir"))
     kernel = resolve_kernel(kernel)
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
     if run_dir.exists() and not run_dir.is_dir():

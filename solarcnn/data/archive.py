@@ -143,3 +143,42 @@ def require_synthetic(data_dir, notebook: str, *, track: str, instead: str) -> N
         raise ParameterError(f"{notebook}: data_dir={str(data_dir)!r}: this notebook runs on its synthetic data only "
                              f"(its steps use the simulation's own labels and truth). Check the folder with "
                              f"'solarcnn archive check {track} {data_dir}'; {instead}")
+
+
+DOWNLOAD = "download:"
+
+
+def download_spec(data_dir, name: str, n_args: tuple[int, int]) -> list[str] | None:
+    """The arguments of a ``data_dir`` that names a public download (``"download:NAME:ARG:..."``, the ``full``
+    profile's default where the paper's data are public), or None when `data_dir` is a folder (or empty).
+
+    Args:
+        data_dir: the notebook's ``data_dir``.
+        name: the download this notebook knows (``"hmi"``, ``"climseg"``).
+        n_args: the least and most arguments after the name.
+
+    Raises:
+        ParameterError: another download name, or the wrong number of arguments.
+    """
+    from ..errors import ParameterError
+
+    if not isinstance(data_dir, str) or not data_dir.startswith(DOWNLOAD):
+        return None
+    parts = data_dir[len(DOWNLOAD):].split(":")
+    if parts[0] != name or not n_args[0] <= len(parts) - 1 <= n_args[1]:
+        raise ParameterError(f"data_dir={data_dir!r}: this notebook downloads only {DOWNLOAD}{name} with "
+                             f"{n_args[0]}..{n_args[1]} ':'-separated arguments; or give a folder")
+    return parts[1:]
+
+
+def download_failed(spec: str, exc: Exception, command: str) -> Exception:
+    """The error a notebook raises when its profile's download fails (offline, server down): what failed, and
+    how to go on without the network (download elsewhere, then set ``data_dir`` to that folder)."""
+    from ..errors import DataFileError
+
+    where = getattr(exc, "path", spec)
+    problem = getattr(exc, "problem", f"{type(exc).__name__}: {exc}")
+    return DataFileError(where, f"{problem}. The profile's data_dir={spec!r} downloads the paper's public data "
+                                f"(resumable: run again to continue). Offline? Download it where there is a network "
+                                f"('{command}'), then set data_dir to that folder (-p data_dir FOLDER), or run the "
+                                f"tiny profile (synthetic data)")

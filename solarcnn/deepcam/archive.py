@@ -325,3 +325,40 @@ def _listing(dl, url: str) -> tuple[list[str], list[str]]:
     except UnicodeDecodeError:
         html = body.decode("latin-1")
     return parse_index(html, url)
+
+
+def fetch_data_dir(data_dir, *, cache=None, base_url: str = SMALL_URL, progress: bool | None = None, **kwargs):
+    """The folder a notebook reads for `data_dir`: `data_dir` itself, or, for ``"download:climseg:N"`` (the
+    ``full`` profile's default), the public small DeepCAM set (N sample files per split and ``stats.h5``)
+    downloaded resumably into ``CACHE/archives/deepcam-climseg-small`` (`download_small`).
+
+    Args:
+        data_dir: a folder, or ``"download:climseg:N"``.
+        cache: the download folder (default under `solarcnn.data.registry.cache_dir`, ``$SOLARCNN_CACHE``).
+        base_url: the set's folder URL (tests pass a loopback server).
+        progress, kwargs: for `download_small` (retries, backoff, min_interval, timeout).
+
+    Raises:
+        ParameterError: a malformed ``download:`` value.
+        DataFileError: the download failed; the message says how to go on offline.
+    """
+    from ..data.archive import download_failed, download_spec
+    from ..data.registry import cache_dir
+    from ..errors import ParameterError
+
+    args = download_spec(data_dir, "climseg", (1, 1))
+    if args is None:
+        return data_dir
+    try:
+        n = int(args[0])
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ParameterError(f"data_dir={data_dir!r}: N in download:climseg:N must be a positive integer")
+    out = Path(cache) if cache else cache_dir() / "archives" / "deepcam-climseg-small"
+    print(f"data_dir {data_dir}: {n} files per split of {base_url} into {out} (resumable)")
+    try:
+        download_small(out, n, base_url=base_url, progress=progress, **kwargs)
+    except (DataFileError, OSError) as exc:
+        raise download_failed(data_dir, exc, f"solarcnn archive download deepcam FOLDER -n {n}") from None
+    return out

@@ -362,3 +362,44 @@ def _write_missing(out: Path, missing: dict) -> None:
     from ..utils import atomic_write_bytes
 
     atomic_write_bytes(out / _MISSING, json.dumps(missing, indent=1, sort_keys=True).encode())
+
+
+def fetch_data_dir(data_dir, *, cache=None, base_url: str = API, progress: bool | None = None, **kwargs):
+    """The folder a notebook reads for `data_dir`: `data_dir` itself, or, for ``"download:hmi:START:END"`` (the
+    ``full`` profile's default: the paper's 2010-12-01 .. 2018-12-31), hourly HMI magnetograms from Helioviewer
+    converted as the paper does, downloaded resumably into ``CACHE/archives/flare-hmi-hourly`` (`download_hmi`).
+
+    Args:
+        data_dir: a folder, or ``"download:hmi:START:END"`` (dates, UTC, inclusive).
+        cache: the download folder (default under `solarcnn.data.registry.cache_dir`, ``$SOLARCNN_CACHE``).
+        base_url: the API root (tests pass a loopback server).
+        progress, kwargs: for `download_hmi` (retries, backoff, min_interval, timeout).
+
+    Raises:
+        ParameterError: a malformed ``download:`` value.
+        DataFileError: the download failed; the message says how to go on offline.
+    """
+    from ..data.archive import download_failed, download_spec
+    from ..data.registry import cache_dir
+    from ..errors import ParameterError
+
+    args = download_spec(data_dir, "hmi", (2, 2))
+    if args is None:
+        return data_dir
+    start, end = args
+    try:
+        first, last = np.datetime64(start, "s"), np.datetime64(end, "s")
+    except ValueError:
+        raise ParameterError(f"data_dir={data_dir!r}: START and END in download:hmi:START:END must be dates "
+                             f"(YYYY-MM-DD)") from None
+    if last < first:
+        raise ParameterError(f"data_dir={data_dir!r}: END is before START")
+    end = str(last + np.timedelta64(23, "h")) if len(end) == 10 else end    # a date: its last hour too
+    out = Path(cache) if cache else cache_dir() / "archives" / "flare-hmi-hourly"
+    print(f"data_dir {data_dir}: hourly HMI magnetograms {start} .. {end} from {base_url} into {out} (resumable)")
+    try:
+        download_hmi(out, start, end, base_url=base_url, progress=progress, **kwargs)
+    except (DataFileError, OSError) as exc:
+        raise download_failed(data_dir, exc, f"solarcnn archive download flare FOLDER --start {start} "
+                                             f"--end {end}") from None
+    return out

@@ -197,6 +197,35 @@ def check_overrides(notebook: str, overrides: dict) -> dict:
             for k, v in overrides.items()}
 
 
+REQUIRED = "required:"   # a profile's data_dir "required:TRACK": the user's folder (the data have no public download)
+DOWNLOAD = "download:"   # a profile's data_dir "download:NAME[:...]": a public download the notebook fetches
+
+
+def check_data_dir(notebook: str, profile: str, data_dir=None):
+    """The data source a notebook runs on in `profile`: `data_dir` when given, else the profile's own
+    ``data_dir`` (``""``: the synthetic generator; ``"download:NAME..."``: a public download that the notebook
+    fetches into the cache; ``"required:TRACK"``: a folder the user must give).
+
+    Args:
+        notebook: the notebook's name without extension.
+        profile: one of `PROFILES`.
+        data_dir: the ``data_dir`` parameter (None or ``""``: the profile's default).
+
+    Raises:
+        ParameterError: the profile needs the user's folder (no public download) and `data_dir` is not set;
+            the message names ``data_dir`` and says how to set it.
+    """
+    value = data_dir if data_dir else table(notebook)[profile].get("data_dir", "")
+    if isinstance(value, str) and value.startswith(REQUIRED):
+        track = value[len(REQUIRED):]
+        raise ParameterError(
+            f"{notebook}: the '{profile}' profile trains on the paper's real {track} data, which have no public "
+            f"download: set data_dir to your folder in the original layout (solarcnn run {notebook[:2]} --profile "
+            f"{profile} -p data_dir FOLDER; 'solarcnn archive how {track}' says how to assemble it), or run the "
+            f"tiny profile (synthetic data)")
+    return value
+
+
 def load(notebook: str, profile: str, *, verbose: bool = True, **overrides) -> Settings:
     """Resolve a notebook's settings for `profile`, with non-None `overrides` winning.
 
@@ -223,5 +252,7 @@ def load(notebook: str, profile: str, *, verbose: bool = True, **overrides) -> S
         print(f"Profile '{profile}' ({PROFILES[profile].hardware}) for {notebook}:")
         for k, v in out.items():
             print(f"  {k:<{width}} = {v!r}{'   (overridden)' if sources[k] == 'parameter' else ''}")
+    if "data_dir" in out:   # before anything runs: a folder the profile needs, or its default source
+        out["data_dir"] = check_data_dir(notebook, profile, out["data_dir"])
     out["_sources"] = sources
     return out
