@@ -86,7 +86,9 @@ def launch(tmp_path):
                 env.pop(key, None)
         log = open(tmp_path / f"{name}.log", "w")
         cmd = [sys.executable, "-m", "solarcnn", "deepcam", "train", str(data), *options,
-               "--checkpoint-dir", str(tmp_path / f"ckpt-{name}"), "--metrics-json", str(tmp_path / f"{name}.json")]
+               # one checkpoint folder per launch, shared by its processes (as $CKPT in the sbatch files)
+               "--checkpoint-dir", str(tmp_path / f"ckpt-{name.rstrip('0123456789')}"),
+               "--metrics-json", str(tmp_path / f"{name}.json")]
         procs.append((name, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
 
     def wait():

@@ -357,6 +357,9 @@ def run(args) -> int:
         from .distribute_tf import multi_worker_train_function
 
         model.train_function = multi_worker_train_function(model)   # Keras' own fails across workers
+    # Keras 3's BackupAndRestore has no chief/worker logic: every worker writes its backup, so each gets its own
+    # folder (identical copies, as the JAX path's rank folders); a shared one fails on the HDF5 file lock
+    backup = args.checkpoint_dir / ("backup" if nproc == 1 else f"backup-rank{rank:05d}")
     model.fit(train, epochs=args.epochs, steps_per_epoch=steps, verbose=2 if rank == 0 else 0,
-              callbacks=[keras.callbacks.BackupAndRestore(str(args.checkpoint_dir / "backup")), Validate()])
+              callbacks=[keras.callbacks.BackupAndRestore(str(backup)), Validate()])
     return 0
