@@ -5,7 +5,8 @@ backend, ``KERAS_BACKEND=jax`` and ``=torch``, with the tiny profile shortened b
 synthetic samples or trials): the point is that every cell runs and every metric is recorded on that backend,
 not the scores. Each must finish, and the results table must say it ran on that backend.
 
-Time: see `SHORT`'s comment (both backends together about 15 minutes on the 2-core CI machine).
+Time: CONTRIBUTING.md, *Three backends* (measured on a loaded machine; estimated 16 to 22 minutes for both
+backends on an idle 2-core CI machine).
 """
 from __future__ import annotations
 
