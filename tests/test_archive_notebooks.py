@@ -1,6 +1,6 @@
 """`solarcnn run NN -p data_dir FOLDER` in the tiny profile (issue 14 item 1): a fixture folder in the original
-layout runs end to end (notebooks 01, 02, 05, 06 and 07) and the results record where the data came from; a wrong
-folder, or a notebook that runs on synthetic data only, stops at once with a message naming data_dir."""
+layout runs end to end (notebooks 01 to 07) and the results record where the data came from; a wrong folder stops
+at once with a message naming it."""
 import json
 import os
 import subprocess
@@ -117,6 +117,52 @@ def test_notebook_07_on_a_cirrus_frame_folder(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == names        # masks went to the work folder
 
 
+def cirrus_frames(folder, n, labels):
+    from solarcnn.synthetic import get
+
+    get("allsky_ir", seed=4, sequence_length=3, labels=labels).write(folder, n, progress=False)
+    for stamp in folder.glob(".*.json"):
+        stamp.unlink()
+    return folder
+
+
+def test_notebook_03_on_clear_and_cloudy_folders(tmp_path):
+    """Raw LWIR frames sorted into clear/ and cloudy/ by their SKYCOND header: labels from the folders only."""
+    from astropy.io import fits
+
+    raw = cirrus_frames(tmp_path / "raw", 36, "alternate")
+    folder = tmp_path / "CIRRUS"
+    for p in sorted(raw.glob("*.fits*")):
+        sub = folder / fits.getheader(p)["SKYCOND"].strip().lower()
+        sub.mkdir(parents=True, exist_ok=True)
+        p.rename(sub / p.name)
+    counts = {c: len(list((folder / c).iterdir())) for c in ("clear", "cloudy")}
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    proc, runs = run("03", tmp_path, ("data_dir", folder), ("epochs", 1))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "03_cirrus_sky_classification")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 36
+    assert 0.0 <= got["test_accuracy"] <= 1.0 and 0.0 <= got["test_roc_auc"] <= 1.0
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before      # only read
+    executed = (runs / "03_cirrus_sky_classification.ipynb").read_text()
+    assert f"clear {counts['clear']}, cloudy {counts['cloudy']}" in executed
+
+
+def test_notebook_04_on_a_cirrus_frame_folder(tmp_path):
+    """Raw cloudy LWIR frames: ground-truth masks made as the paper does, every pixel counts (no FOV mask)."""
+    folder = cirrus_frames(tmp_path / "frames", 18, "cloudy")
+    names = sorted(p.name for p in folder.iterdir())
+    proc, runs = run("04", tmp_path, ("data_dir", folder), ("epochs", 1), ("double_conv_epochs", 1),
+                     ("wsiseg_epochs", 1), ("mc_samples", 2))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = metrics(runs, "04_cirrus_cloud_segmentation")
+    assert got["data_source"] == str(folder.resolve()) and got["data_files"] == 18
+    assert 0.0 <= got["unet_iou_fov"] <= 1.0 and "otsu_vs_physical_iou" not in got
+    assert "data_dir" in json.loads((runs / "metrics" / "04_cirrus_cloud_segmentation.json").read_text()
+                                    )["unet_iou_fov"]["description"]
+    assert sorted(p.name for p in folder.iterdir()) == names        # masks went to the work folder
+
+
 def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -125,7 +171,7 @@ def test_wrong_folder_and_synthetic_only_notebook_stop_at_once(tmp_path):
     assert proc.returncode != 0 and "DataLayoutError" in out and f"{empty}: holds no data*.h5 file" in out
     proc, _ = run("03", tmp_path / "b", ("data_dir", empty))
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "runs on its synthetic data only" in out and "solarcnn archive check cirrus" in out
+    assert proc.returncode != 0 and "DataLayoutError" in out and f"{empty}: has no clear/ and no cloudy/ folder" in out
     from solarcnn.slic.prep import save_npz
 
     npz = tmp_path / "npz"
