@@ -109,3 +109,32 @@ def test_offline_download_says_how_to_go_on(server, tmp_path):
     assert "Offline?" in str(err.value) and "solarcnn archive download deepcam FOLDER -n 1" in str(err.value)
     with pytest.raises(ParameterError, match="must be dates"):
         flare_fetch("download:hmi:soon:later", cache=tmp_path / "x")
+
+
+# ------------------------------------------------------------------------------------------------ --smoke
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_notebook_has_a_paper_size_smoke(notebook):
+    """The [smoke] table keeps the full profile's sizes and models (it sets only data volume, epochs, steps and
+    workers), runs on synthetic data, and its values pass the runner's parameter check."""
+    from solarcnn.course.runner import check_parameters
+
+    smoke = profiles.smoke_overrides(notebook)
+    sizes = {"img_size", "grid_height", "grid_width", "input_size", "fits_size", "unet_channels",
+             "double_conv_channels", "filters", "num_middle_blocks", "width_multiplier", "width", "backbone",
+             "fc_units", "dense_units", "downsample", "base_filters", "batch_size"}
+    assert not sizes & set(smoke), sorted(sizes & set(smoke))
+    assert all(smoke[k] == 1 for k in smoke if k.endswith("epochs"))
+    check_parameters(ROOT / "notebooks" / f"{notebook}.ipynb", {"PROFILE": "full", **smoke})
+    cfg = profiles.load(notebook, "full", verbose=False, **smoke)
+    assert cfg.get("data_dir", "") == ""                   # synthetic: the smoke needs no network or folder
+
+
+def test_smoke_is_for_the_full_profile_only(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "solarcnn", "run", "02", "--smoke", "--run-dir",
+                           str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--smoke runs the full profile" in proc.stderr and "'tiny'" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    assert profiles.check_data_dir("02_slic_feature_classifier", "full", "synthetic") == ""

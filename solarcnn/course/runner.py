@@ -186,7 +186,7 @@ class RunResult:
 def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", parameters: dict | None = None,
                   run_dir: str | os.PathLike | None = None, kernel: str = KERNEL_NAME, cell_timeout: int = 1200,
                   progress: bool = True, log_output: bool = False, stop_on_error: bool = True,
-                  notebooks_dir: str | os.PathLike | None = None) -> RunResult:
+                  notebooks_dir: str | os.PathLike | None = None, smoke: bool = False) -> RunResult:
     """Execute notebooks in number order into a run folder and collect their metrics.
 
     Args:
@@ -207,6 +207,9 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
             the run folder, and its previous good result (executed copy, metrics) stays.
         notebooks_dir: where the notebooks are (default: the checkout's ``notebooks/``, or the copy
             packaged into an installed wheel).
+        smoke: the paper-size smoke (full profile only): each notebook's ``[smoke]`` settings of its profile
+            file (`solarcnn.profiles.smoke_overrides`: the paper's sizes, 1 epoch, a few steps and samples,
+            synthetic data) under `parameters`; default run folder ``runs/full-smoke``.
 
     Every notebook executes into a staging folder inside the run folder; only a notebook that
     finishes replaces its previous executed copy and metrics there (atomic renames), so a failed or
@@ -237,15 +240,20 @@ def run_notebooks(selectors: list[str] | None = None, *, profile: str = "tiny", 
     notebooks = [resolve(s, folder) for s in selectors] if selectors else list_notebooks(folder)
     if not notebooks:
         raise ParameterError(f"no numbered notebooks found in {folder}")
-    checked = {nb: check_parameters(nb, {"PROFILE": profile, **parameters})   # everything, before anything runs
-               for nb in notebooks}
     from .. import profiles
+
+    if smoke and profile != "full":
+        raise ParameterError(f"--smoke runs the full profile at the paper's sizes for a few steps; received "
+                             f"profile {profile!r}")
+    smoke_of = {nb: profiles.smoke_overrides(nb.stem) if smoke else {} for nb in notebooks}
+    checked = {nb: check_parameters(nb, {"PROFILE": profile, **smoke_of[nb], **parameters})   # before anything runs
+               for nb in notebooks}
 
     for nb in notebooks:   # a profile that needs the user's folder (data_dir) stops here, before anything runs
         if profiles.notebook_file(nb.stem).exists() and "data_dir" in profiles.table(nb.stem)[profile]:
             profiles.check_data_dir(nb.stem, profile, checked[nb].get("data_dir"))
     kernel = resolve_kernel(kernel)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(profile + ("-smoke" if smoke else ""))
     if run_dir.exists() and not run_dir.is_dir():
         raise ParameterError(f"{run_dir}: the run folder exists and is not a folder; give another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -500,6 +508,9 @@ def register(subparsers) -> None:
                    help="stream notebook output here (else it goes to run.log in the run folder)")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     p.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    p.add_argument("--smoke", action="store_true",
+                   help="with --profile full: the paper's sizes for a few steps and samples on synthetic data "
+                        "(each profile file's [smoke] table), so the full code path runs on a CPU")
     p.set_defaults(func=_cli)
 
 
@@ -510,7 +521,7 @@ def _cli(args) -> int:
     res = run_notebooks(None if args.all else args.notebooks, profile=args.profile, parameters=params,
                         run_dir=args.run_dir, kernel=args.kernel, cell_timeout=args.cell_timeout,
                         progress=not args.no_progress, log_output=args.log_output,
-                        stop_on_error=not args.keep_going)
+                        stop_on_error=not args.keep_going, smoke=args.smoke)
     print(f"\nExecuted notebooks: {res.run_dir}")
     print(f"Results table:      {res.results_md}")
     print(f"Framework log:      {res.log_file}")

@@ -76,6 +76,7 @@ def table(notebook: str) -> dict:
         raise ParameterError(f"no profile file for notebook {notebook!r} ({path}); known notebooks: {known}")
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
+    data.pop(SMOKE, None)          # not a profile: overrides of the full profile (`smoke_overrides`)
     missing = set(PROFILES) - set(data)
     extra = set(data) - set(PROFILES)
     if missing or extra:
@@ -86,6 +87,26 @@ def table(notebook: str) -> dict:
         raise ParameterError(f"{path}: every profile must set the same keys; "
                              f"got {({p: sorted(k) for p, k in keys.items()})}")
     return data
+
+
+SMOKE = "smoke"
+
+
+def smoke_overrides(notebook: str) -> dict:
+    """The ``[smoke]`` table of a notebook's profile file: settings that turn the ``full`` profile into a
+    paper-size smoke run (the paper's sizes and models; 1 epoch, a few steps and samples; synthetic data,
+    ``data_dir = "synthetic"``), so the full code path runs on a CPU (``solarcnn run NN --profile full --smoke``).
+
+    Raises:
+        ParameterError: no ``[smoke]`` table, or a key that is not a setting, or a value of the wrong type.
+    """
+    path = notebook_file(notebook)
+    settings = table(notebook)
+    with open(path, "rb") as fh:
+        smoke = tomllib.load(fh).get(SMOKE)
+    if smoke is None:
+        raise ParameterError(f"{path}: no [{SMOKE}] table; the notebook has no paper-size smoke settings")
+    return check_overrides(notebook, dict(smoke)) if settings else {}
 
 
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float (or int)", str: "str", list: "list"}
@@ -204,7 +225,8 @@ DOWNLOAD = "download:"   # a profile's data_dir "download:NAME[:...]": a public 
 def check_data_dir(notebook: str, profile: str, data_dir=None):
     """The data source a notebook runs on in `profile`: `data_dir` when given, else the profile's own
     ``data_dir`` (``""``: the synthetic generator; ``"download:NAME..."``: a public download that the notebook
-    fetches into the cache; ``"required:TRACK"``: a folder the user must give).
+    fetches into the cache; ``"required:TRACK"``: a folder the user must give). ``"synthetic"`` selects the
+    synthetic generator in any profile (returned as ``""``).
 
     Args:
         notebook: the notebook's name without extension.
@@ -216,6 +238,8 @@ def check_data_dir(notebook: str, profile: str, data_dir=None):
             the message names ``data_dir`` and says how to set it.
     """
     value = data_dir if data_dir else table(notebook)[profile].get("data_dir", "")
+    if value == "synthetic":       # the package's generator, in any profile (the smoke's source)
+        return ""
     if isinstance(value, str) and value.startswith(REQUIRED):
         track = value[len(REQUIRED):]
         raise ParameterError(
