@@ -5,7 +5,7 @@ backend, ``KERAS_BACKEND=jax`` and ``=torch``, with the tiny profile shortened b
 synthetic samples or trials): the point is that every cell runs and every metric is recorded on that backend,
 not the scores. Each must finish, and the results table must say it ran on that backend.
 
-Time: CONTRIBUTING.md, *Three backends* (measured on a loaded machine; estimated 16 to 22 minutes for both
+Time: CONTRIBUTING.md, *Three backends* (measured on a loaded machine; estimated 19 to 26 minutes for both
 backends on an idle 2-core CI machine).
 """
 from __future__ import annotations
