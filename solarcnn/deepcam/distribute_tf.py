@@ -139,3 +139,41 @@ def average_moving_statistics(model) -> int:
 
     _average()
     return len(variables)
+
+
+def all_workers_sum(strategy, values: np.ndarray, num_workers: int) -> np.ndarray:
+    """Sum a small NumPy array over all workers of a multi-worker strategy (each worker passes its own).
+
+    Every local replica contributes ``values / local_replicas``, so the all-reduced ``SUM`` counts each
+    worker once whatever its number of replicas.
+    """
+    local = strategy.num_replicas_in_sync // num_workers
+    per_replica = strategy.run(lambda: tf.constant(values / local, tf.float64))
+    return strategy.reduce("SUM", per_replica, axis=None).numpy()
+
+
+def cam_dataset_fn(train_files, stats, *, global_batch: int, seed: int, shape: tuple[int, int, int]):
+    """A ``dataset_fn`` for ``strategy.distribute_datasets_from_function`` over CAM5 training files.
+
+    Each input pipeline reads its own shard (`solarcnn.deepcam.data.CamDataset` with ``num_shards`` /
+    ``shard_index`` from the input context) at the per-replica batch size, endlessly: one pass per epoch,
+    reshuffled each time (``model.fit`` is given ``steps_per_epoch``).
+    """
+    from .data import CamDataset
+
+    height, width, channels = shape
+
+    def dataset_fn(ctx):
+        shard = CamDataset(train_files, stats, batch_size=ctx.get_per_replica_batch_size(global_batch),
+                           seed=seed, num_shards=ctx.num_input_pipelines, shard_index=ctx.input_pipeline_id)
+
+        def batches():
+            while True:
+                for i in range(len(shard)):
+                    yield shard[i]
+                shard.on_epoch_end()
+        spec = (tf.TensorSpec((None, height, width, channels), tf.float32),
+                tf.TensorSpec((None, height, width), tf.int32))
+        return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
+
+    return dataset_fn

@@ -248,11 +248,9 @@ def run(args) -> int:
             from jax.experimental import multihost_utils
 
             return np.asarray(multihost_utils.process_allgather(values)).sum(axis=0)
-        import tensorflow as tf   # TensorFlow branch only
+        from .distribute_tf import all_workers_sum
 
-        local = strategy.num_replicas_in_sync // nproc
-        per_replica = strategy.run(lambda: tf.constant(values / local, tf.float64))
-        return strategy.reduce("SUM", per_replica, axis=None).numpy()
+        return all_workers_sum(strategy, values, nproc)
 
     if backend == "tensorflow" and nproc > 1:
         # under MultiWorkerMirroredStrategy predict_on_batch is a collective (it gathers every worker's
@@ -300,21 +298,10 @@ def run(args) -> int:
                 break
         return 0
 
-    import tensorflow as tf   # TensorFlow branch only
+    from .distribute_tf import cam_dataset_fn
 
-    def dataset_fn(ctx):
-        shard = camdata.CamDataset(train_files, stats, batch_size=ctx.get_per_replica_batch_size(args.global_batch),
-                                   seed=args.seed, num_shards=ctx.num_input_pipelines,
-                                   shard_index=ctx.input_pipeline_id)
-
-        def batches():                                   # endless: one pass per epoch, reshuffled each time
-            while True:
-                for i in range(len(shard)):
-                    yield shard[i]
-                shard.on_epoch_end()
-        spec = (tf.TensorSpec((None, height, width, channels), tf.float32),
-                tf.TensorSpec((None, height, width), tf.int32))
-        return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
+    dataset_fn = cam_dataset_fn(train_files, stats, global_batch=args.global_batch, seed=args.seed,
+                                shape=(height, width, channels))
 
     class Validate(keras.callbacks.Callback):
         """Per-step losses (from fit's running epoch mean) and the all-reduced validation IoU each epoch."""
