@@ -272,6 +272,18 @@ def run(args) -> int:
         record["val_iou_per_class"].append(per_class.tolist())
         return iou, per_class
 
+    def end_of_epoch(epoch: int, loss: float) -> bool:
+        """Validate, report and save the record after an epoch; True when the target IoU is reached."""
+        iou, per_class = validate(epoch)
+        say(f"epoch {epoch + 1}: loss {loss:.4f} | val IoU {iou:.4f} {np.round(per_class, 4)} | "
+            f"{time.perf_counter() - t0:.0f} s")
+        if rank == 0:
+            _record(args.metrics_json, record)
+        if iou >= args.target_iou:
+            say(f"target IoU {args.target_iou} reached")
+            return True
+        return False
+
     args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if backend == "jax":
@@ -288,13 +300,7 @@ def run(args) -> int:
             state = train_resumable(model, train, epochs=epoch + 1, checkpoint_dir=ckpt,
                                     checkpoint_every=args.checkpoint_every)
             record["losses"] = [float(v) for v in state["losses"]]
-            iou, per_class = validate(epoch)
-            say(f"epoch {epoch + 1}: loss {np.mean(state['losses'][-len(train):]):.4f} | val IoU {iou:.4f} "
-                f"{np.round(per_class, 4)} | {time.perf_counter() - t0:.0f} s")
-            if rank == 0:
-                _record(args.metrics_json, record)
-            if iou >= args.target_iou:
-                say(f"target IoU {args.target_iou} reached")
+            if end_of_epoch(epoch, np.mean(state["losses"][-len(train):])):
                 break
         return 0
 
@@ -316,13 +322,7 @@ def run(args) -> int:
             self._mean, self._count = mean, self._count + 1
 
         def on_epoch_end(self, epoch, logs=None):
-            iou, per_class = validate(epoch)
-            say(f"epoch {epoch + 1}: loss {logs['loss']:.4f} | val IoU {iou:.4f} {np.round(per_class, 4)} | "
-                f"{time.perf_counter() - t0:.0f} s")
-            if rank == 0:
-                _record(args.metrics_json, record)
-            if iou >= args.target_iou:
-                say(f"target IoU {args.target_iou} reached")
+            if end_of_epoch(epoch, logs["loss"]):
                 self.model.stop_training = True
 
     train = strategy.distribute_datasets_from_function(dataset_fn)
