@@ -20,7 +20,7 @@ from ._version import __version__  # noqa: F401
 from .data.registry import use_generators as _use_generators
 from .errors import ChecksumError, DataFileError, ManifestError, ParameterError, SolarCNNError  # noqa: F401
 from .profiles import load as profile  # noqa: F401
-from .results import record  # noqa: F401
+from .results import record, say  # noqa: F401
 from .runtime import setup  # noqa: F401
 from .utils import work_dir  # noqa: F401
 
@@ -44,5 +44,5 @@ def __getattr__(name: str):
         return exercises
     raise AttributeError(f"module 'solarcnn' has no attribute {name!r}")
 
-__all__ = ["setup", "record", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
+__all__ = ["setup", "record", "say", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
            "ManifestError", "ParameterError"]

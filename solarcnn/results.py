@@ -41,8 +41,13 @@ def _clean(value):
 
 
 def record(name: str, value, *, unit: str = "", description: str = "", notebook: str | None = None,
-           verbose: bool = True, headline: bool = False) -> None:
+           verbose: bool = True, headline: bool = False, ci: tuple | None = None, baseline=None) -> None:
     """Record one metric for the results table.
+
+    With ``ci=(low, high)`` two more metrics are recorded beside it, ``<name>_ci_low`` and
+    ``<name>_ci_high`` (its interval, e.g. from `solarcnn.metrics.bootstrap_ci`); with ``baseline=``
+    one more, ``baseline_<name>`` (the same score of a baseline on the same samples). The results
+    table shows them in the metric's row.
 
     Args:
         name: a short key, e.g. ``"val_accuracy"``.
@@ -53,9 +58,28 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         verbose: print the recorded value.
         headline: this is the notebook's headline metric, the one ``solarcnn run`` prints beside the
             notebook's time (without any, the first metric the notebook recorded is its headline).
+        ci: ``(low, high)``, the metric's uncertainty interval (``low <= value <= high`` is not required:
+            a bootstrap interval need not contain the point estimate, but ``low <= high`` is).
+        baseline: the baseline's score on the same samples (a number).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"solarcnn.record: name must be a non-empty string; received {name!r}")
+    if ci is not None:
+        try:
+            low, high = (float(_clean(c)) for c in ci)
+        except (TypeError, ValueError):
+            raise ValueError(f"solarcnn.record: ci must be a pair (low, high) of numbers; received {ci!r}") from None
+        if not low <= high:
+            raise ValueError(f"solarcnn.record: ci must have low <= high; received {ci!r}")
+        record(f"{name}_ci_low", low, unit=unit, description=f"lower end of the interval of {name}",
+               notebook=notebook, verbose=False)
+        record(f"{name}_ci_high", high, unit=unit, description=f"upper end of the interval of {name}",
+               notebook=notebook, verbose=False)
+    if baseline is not None:
+        if isinstance(_clean(baseline), (str, bool)) or _clean(baseline) is None:
+            raise ValueError(f"solarcnn.record: baseline must be a number; received {baseline!r}")
+        record(f"baseline_{name}", baseline, unit=unit, description=f"baseline's {name} on the same samples",
+               notebook=notebook, verbose=False)
     value = _clean(value)
     if isinstance(value, float) and not math.isfinite(value):
         import warnings
@@ -78,7 +102,48 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
     if verbose:
         shown = f"{value:.4g}" if isinstance(value, float) else value
-        print(f"[recorded] {nb} · {name} = {shown}{(' ' + unit) if unit else ''}")
+        extra = f" [{float(ci[0]):.4g}, {float(ci[1]):.4g}]" if ci is not None else ""
+        extra += f" (baseline {float(_clean(baseline)):.4g})" if baseline is not None else ""
+        print(f"[recorded] {nb} · {name} = {shown}{(' ' + unit) if unit else ''}{extra}")
+
+
+def say(template: str, *, notebook: str | None = None, **values) -> str:
+    """Prose with the run's own numbers: format `template` and show it as Markdown.
+
+    A lesson's sentence that quotes a result ("the leaky split scores 0.97, the honest one 0.81") must
+    not be typed into a Markdown cell, where it goes stale as soon as the data or the seed change.
+    Write it as ``solarcnn.say("the leaky split scores {leaky_accuracy:.2f} ...")`` in a code cell
+    (tagged ``remove-input`` so that the book shows only the sentence): the names are the metrics this
+    notebook recorded (`record`) and any keyword arguments, which take precedence.
+
+    Args:
+        template: Markdown with ``str.format`` fields, e.g. ``"{val_accuracy:.1%}"``.
+        notebook: whose recorded metrics to use (default: the one given to `solarcnn.setup`).
+        **values: more values for the fields.
+
+    Returns:
+        The formatted text (also displayed as Markdown in a notebook, printed elsewhere).
+    """
+    nb = notebook or current_notebook() or "interactive"
+    names = {k: e["value"] for k, e in _MEMORY.get(nb, {}).items()}
+    names.update(values)
+    try:
+        text = template.format(**names)
+    except KeyError as err:
+        raise KeyError(f"solarcnn.say: {err.args[0]!r} is neither a metric recorded by {nb} nor a keyword; "
+                       f"recorded: {sorted(_MEMORY.get(nb, {}))}") from None
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None and type(shell).__name__ != "TerminalInteractiveShell":
+        display(Markdown(text))
+    else:
+        print(text)
+    return text
 
 
 def keras_backend() -> str | None:
@@ -149,14 +214,36 @@ def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = ""
     jpath, mpath = folder / "results.json", folder / "results.md"
     _write_text_atomic(jpath, json.dumps(rows, indent=1))
     lines = [header.rstrip() + "\n"] if header else []
-    lines += ["| notebook | metric | value | unit | description |", "|---|---|---|---|---|"]
+    lines += ["| notebook | metric | value | interval | baseline | unit | description |",
+              "|---|---|---|---|---|---|---|"]
     def cell(text) -> str:               # a '|' inside a cell would split it: escape it
         return str(text).replace("|", "\\|")
 
+    def fmt(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    by_key = {(r["notebook"], r["metric"]): r["value"] for r in rows}
+    companions = {(r["notebook"], r["metric"]) for r in rows
+                  if r["metric"].endswith(("_ci_low", "_ci_high")) or r["metric"].startswith("baseline_")}
+
+    def companion(nb, metric, kind):
+        """The row's interval or baseline, if recorded, and whether it belongs to a metric in the table."""
+        keys = {"low": (nb, f"{metric}_ci_low"), "high": (nb, f"{metric}_ci_high"),
+                "baseline": (nb, f"baseline_{metric}")}
+        return by_key.get(keys[kind])
+
     for r in rows:
-        v = r["value"]
-        shown = f"{v:.4g}" if isinstance(v, float) else str(v)
-        lines.append("| " + " | ".join(cell(c) for c in (r["notebook"], r["metric"], shown, r["unit"],
-                                                          r["description"])) + " |")
+        nb, metric = r["notebook"], r["metric"]
+        base = (metric[:-len("_ci_low")] if metric.endswith("_ci_low") else
+                metric[:-len("_ci_high")] if metric.endswith("_ci_high") else
+                metric[len("baseline_"):] if metric.startswith("baseline_") else None)
+        if (nb, metric) in companions and base is not None and (nb, base) in by_key:
+            continue                      # shown in its metric's row
+        low, high = companion(nb, metric, "low"), companion(nb, metric, "high")
+        interval = f"[{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
+        baseline = companion(nb, metric, "baseline")
+        lines.append("| " + " | ".join(cell(c) for c in (nb, metric, fmt(r["value"]), interval,
+                                                          "" if baseline is None else fmt(baseline),
+                                                          r["unit"], r["description"])) + " |")
     _write_text_atomic(mpath, "\n".join(lines) + "\n")
     return jpath, mpath

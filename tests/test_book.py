@@ -167,7 +167,7 @@ def test_stage_fills_results_page_with_linked_table(run_dir, tmp_path):
     src = book.stage(run_dir, tmp_path / "out", env=_FakeEnv(tmp_path))
     page = (src / "results.md").read_text()
     assert "{{ results_table }}" not in page
-    assert ("| [02_plot_page](02_plot_page.ipynb) | `val_accuracy` | 0.8125 |  | "
+    assert ("| [02_plot_page](02_plot_page.ipynb) | `val_accuracy` | 0.8125 |  |  |  | "   # a v1 table: no interval
             "fixture metric, max \\|difference\\| kept |") in page
     assert "## Results of the `tiny` profile" in page           # the runner's H1 is demoted
     assert page.count("\n# ") == 0 and page.startswith("# ")

@@ -62,12 +62,12 @@ def test_record_writes_json_and_table(tmp_path, monkeypatch):
     assert [r["metric"] for r in rows] == ["wall_time", "keras_backend", "acc", "n"]
     jpath, mpath = write_table(rows, tmp_path, header="# Results")
     md = mpath.read_text()
-    assert "| 02_x | acc | 0.975 |  | accuracy |" in md and md.startswith("# Results")
-    assert "| 02_x | n | 12 | files | max \\|d\\| of files |" in md      # pipes escaped, columns intact
+    assert "| 02_x | acc | 0.975 |  |  |  | accuracy |" in md and md.startswith("# Results")
+    assert "| 02_x | n | 12 |  |  | files | max \\|d\\| of files |" in md      # pipes escaped, columns intact
     from solarcnn.course.book import read_results_table
 
     _, table = read_results_table(mpath)
-    assert [row[4] for row in table if row[1] == "n"] == ["max \\|d\\| of files"]
+    assert [row[6] for row in table if row[1] == "n"] == ["max \\|d\\| of files"]
     assert json.loads(jpath.read_text())[0]["value"] == 12.3
 
 
@@ -91,3 +91,55 @@ def test_record_rejects_non_numbers():
         solarcnn.record("x", [1, 2], notebook="t", verbose=False)
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         solarcnn.record("", 1, notebook="t", verbose=False)
+
+
+def test_record_with_interval_and_baseline_fills_the_table_row(tmp_path, monkeypatch):
+    """Issue 15: ``record(name, v, ci=, baseline=)`` stores ``<name>_ci_low/_ci_high`` and ``baseline_<name>``,
+    and the results table (and the book's reading of it) shows them in the metric's row."""
+    from solarcnn.course.book import read_results_table
+
+    monkeypatch.setenv("SOLARCNN_RESULTS_DIR", str(tmp_path / "metrics"))
+    solarcnn.record("val_iou", 0.81, notebook="nb_ci", ci=(0.74, 0.86), baseline=0.42, headline=True)
+    saved = json.loads((tmp_path / "metrics" / "nb_ci.json").read_text())
+    assert {k: saved[k]["value"] for k in saved} == {"val_iou": 0.81, "val_iou_ci_low": 0.74,
+                                                     "val_iou_ci_high": 0.86, "baseline_val_iou": 0.42}
+    _, md = write_table(collect(tmp_path / "metrics"), tmp_path)
+    _, rows = read_results_table(md)
+    assert [r[:5] for r in rows if r[1] != "keras_backend"] == [["nb_ci", "val_iou", "0.81", "[0.74, 0.86]", "0.42"]]
+    with pytest.raises(ValueError, match=r"low <= high; received \(0.9, 0.1\)"):
+        solarcnn.record("x", 0.5, notebook="nb_ci", ci=(0.9, 0.1))
+    with pytest.raises(ValueError, match="baseline must be a number; received 'none'"):
+        solarcnn.record("x", 0.5, notebook="nb_ci", baseline="none")
+
+
+def test_say_formats_recorded_metrics_and_names_a_missing_one(capsys):
+    solarcnn.record("leaky_accuracy", 0.9712, notebook="nb_say", verbose=False)
+    text = solarcnn.say("the leaky split scores {leaky_accuracy:.2f} against {honest:.2f}", notebook="nb_say",
+                        honest=0.8)
+    assert text == "the leaky split scores 0.97 against 0.80" and text in capsys.readouterr().out
+    with pytest.raises(KeyError, match="'missing' is neither a metric recorded by nb_say"):
+        solarcnn.say("{missing}", notebook="nb_say")
+
+
+def test_bootstrap_interval_contains_the_estimate_and_resamples_groups():
+    import numpy as np
+    from solarcnn.metrics import bootstrap_ci, seed_interval
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    pred = np.where(rng.random(200) < 0.8, y, 1 - y)
+    acc = lambda t, p: float(np.mean(t == p))    # noqa: E731
+    value, low, high = bootstrap_ci(acc, y, pred, n_boot=500)
+    assert low < value < high and 0.05 < high - low < 0.2
+    # ten groups of twenty identical outcomes: the cluster bootstrap is much wider than the per-sample one
+    groups = np.repeat(np.arange(10), 20)
+    grouped = np.repeat(rng.integers(0, 2, 10), 20)
+    _, gl, gh = bootstrap_ci(acc, np.ones(200, int), grouped, groups=groups, n_boot=500)
+    _, sl, sh = bootstrap_ci(acc, np.ones(200, int), grouped, n_boot=500)
+    assert gh - gl > 3 * (sh - sl)
+    with pytest.raises(ValueError, match="y_true has 3 samples, y_pred 2"):
+        bootstrap_ci(acc, [1, 0, 1], [1, 0])
+    mean, lo, hi = seed_interval([0.8, 0.82, 0.78])
+    assert lo < mean < hi and mean == pytest.approx(0.8)
+    with pytest.raises(ValueError, match=r"at least 2 values; received \[0.8\]"):
+        seed_interval([0.8])

@@ -5,6 +5,7 @@
 | `tss`, `hss`, `confusion_2x2` | `forecast` | flare prediction (06) |
 | `iou`, `pixel_scores` | `segmentation` | CIRRUS (04), WSISEG |
 | `deepcam_iou` | `deepcam` | DeepCAM (05) |
+| `bootstrap_ci`, `seed_interval` | `uncertainty` | every headline number's interval |
 
 Imports are lazy; a track adds its names to `_NAMES`.
 """
@@ -19,6 +20,8 @@ _NAMES = {
     "iou": "segmentation",
     "pixel_scores": "segmentation",
     "deepcam_iou": "deepcam",
+    "bootstrap_ci": "uncertainty",
+    "seed_interval": "uncertainty",
 }
 
 __all__ = sorted(_NAMES)

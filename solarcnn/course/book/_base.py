@@ -10,7 +10,9 @@ from ...errors import SolarCNNError
 from ...utils import repo_root
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[A-Za-z0-9_\-]+\.ipynb$")
-RESULTS_HEADER = ["notebook", "metric", "value", "unit", "description"]
+RESULTS_HEADER = ["notebook", "metric", "value", "interval", "baseline", "unit", "description"]
+# the table before intervals and baselines were recorded (issue 15); still read, shown with empty columns
+RESULTS_HEADER_V1 = ["notebook", "metric", "value", "unit", "description"]
 ENV_VAR = "SOLARCNN_BOOK_VENV"            # where the book's venv lives (default <repo>/.venv-book)
 CHROMIUM_VAR = "SOLARCNN_CHROMIUM"         # path of the Chromium binary (default: found on PATH)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

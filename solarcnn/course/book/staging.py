@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ...errors import DataFileError
 from .. import editions
-from ._base import (ASSET_SUFFIXES, NOTEBOOK_RE, RESULTS_HEADER, WIDGET_MIME, BookError, _run, book_sources,
+from ._base import (ASSET_SUFFIXES, NOTEBOOK_RE, RESULTS_HEADER, RESULTS_HEADER_V1, WIDGET_MIME, BookError, _run, book_sources,
                     checkout)
 from .env import BookEnv, ensure_env
 
@@ -176,10 +176,11 @@ def read_results_table(path: Path) -> tuple[list[str], list[list[str]]]:
             break
     if header_i is None:
         raise DataFileError(path, "no Markdown table in the file; expected a header "
-                                  "'| notebook | metric | value | unit | description |'")
+                                  "'| " + " | ".join(RESULTS_HEADER) + " |'")
     header = [c.strip() for c in lines[header_i].strip().strip("|").split("|")]
-    if header != RESULTS_HEADER:
+    if header not in (RESULTS_HEADER, RESULTS_HEADER_V1):
         raise DataFileError(path, f"the table's columns are {header}; expected {RESULTS_HEADER}")
+    columns = len(header)
     if header_i + 1 >= len(lines) or not re.match(r"^\|(\s*:?-+:?\s*\|)+\s*$", lines[header_i + 1].strip()):
         raise DataFileError(path, "the table header is not followed by a '|---|' separator line")
     rows = []
@@ -192,10 +193,12 @@ def read_results_table(path: Path) -> tuple[list[str], list[list[str]]]:
         body = line.strip()[1:]
         if body.endswith("|") and not body.endswith("\\|"):
             body = body[:-1]
-        cells = [c.strip() for c in body.split("|", 4)]
-        if len(cells) < len(RESULTS_HEADER):
-            raise DataFileError(path, f"line {n}: {len(cells)} columns, expected {len(RESULTS_HEADER)}: {line[:80]!r}")
-        rows.append(cells[:4] + [re.sub(r"(?<!\\)\|", r"\\|", cells[4])])
+        cells = [c.strip() for c in body.split("|", columns - 1)]
+        if len(cells) < columns:
+            raise DataFileError(path, f"line {n}: {len(cells)} columns, expected {columns}: {line[:80]!r}")
+        if columns == len(RESULTS_HEADER_V1):          # an older table: no interval, no baseline
+            cells = cells[:3] + ["", ""] + cells[3:]
+        rows.append(cells[:6] + [re.sub(r"(?<!\\)\|", r"\\|", cells[6])])
     return lines[:header_i], rows
 
 
@@ -205,12 +208,12 @@ def results_markdown(path: Path, notebooks: list[str]) -> str:
     out = []
     for line in preamble:
         out.append("#" + line if line.startswith("#") else line)   # the page template owns the H1
-    out += ["", "| " + " | ".join(RESULTS_HEADER) + " |", "|---|---|---:|---|---|"]
-    for nb, metric, value, unit, desc in rows:
+    out += ["", "| " + " | ".join(RESULTS_HEADER) + " |", "|---|---|---:|---|---:|---|---|"]
+    for nb, metric, value, interval, baseline, unit, desc in rows:
         shown = f"[{nb}]({nb}.ipynb)" if nb in notebooks else nb
-        out.append(f"| {shown} | `{metric}` | {value} | {unit} | {desc} |")
+        out.append(f"| {shown} | `{metric}` | {value} | {interval} | {baseline} | {unit} | {desc} |")
     if not rows:
-        out.append("| (no metrics were recorded) | | | | |")
+        out.append("| (no metrics were recorded) | | | | | | |")
     return "\n".join(out).strip() + "\n"
 
 
