@@ -124,3 +124,26 @@ def test_closing_sections_and_exercises(path):
             nxt = nb.cells[i + 1]
             assert "exercise-check" in _tags(nxt) and "solarcnn.exercises.check(" in nxt.source, \
                 f"cell {i}: a solution is followed by its check cell (tag exercise-check)"
+
+
+# A score-like number typed into prose: a decimal below 1 (0.93, .5) or a percentage (37 %, 1.3%).
+_RESULT_LIKE = re.compile(r"(?<![\w.])(0?\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_prose_quotes_no_result_by_hand(path):
+    """Issue 15: a number that a run produces is never typed into a Markdown cell, where it goes stale; the
+    lesson writes it with ``solarcnn.say("... {metric:.2f} ...")`` from the run's recorded values. A Markdown
+    cell may hold score-like numbers (decimals below 1, percentages) only when every such number is a fixed
+    fact — a setting of the profile, a formula's constant, a published value — and the cell says so with the
+    tag ``fixed-numbers``. The header (cell 0) is checked by test_header."""
+    offending = []
+    for i, cell in enumerate(_read(path).cells[1:], 1):
+        if cell.cell_type != "markdown" or "fixed-numbers" in _tags(cell):
+            continue
+        text = re.sub(r"\$[^$]*\$|`[^`]*`|\]\([^)]*\)", "", cell.source)      # maths, code and link targets
+        found = _RESULT_LIKE.findall(text)
+        if found:
+            offending.append(f"cell {i}: {found[:4]}")
+    assert not offending, ("Markdown quoting score-like numbers: render run results with solarcnn.say, or tag "
+                           f"the cell 'fixed-numbers' if they are settings or published values: {offending}")
