@@ -160,19 +160,21 @@ def gpu_compute_capability(backend: str | None = None) -> tuple[int, int] | None
 
 
 def choose_precision(devices: list[str], *, flags: set | None = None,
-                     capability: tuple[int, int] | None = None) -> tuple[str, str]:
+                     capability: tuple[int, int] | None = None, backend: str = "tensorflow") -> tuple[str, str]:
     """The rule of ``setup(mixed_precision="auto")``: ``(precision, reason)``.
 
     bf16 (the Keras policy ``mixed_bfloat16``) where the hardware has bf16 matrix units that make it faster:
-    a GPU of compute capability >= 8.0 (Ampere and later: bf16 tensor cores), or, training on the CPU, a
-    CPU with AMX-BF16 (Intel Sapphire Rapids and later; TensorFlow and PyTorch reach it through oneDNN).
-    float32 everywhere else, including CPUs with only AVX512-BF16 (no measured gain was shown there). A
-    documented rule, not a per-model guess.
+    a GPU of compute capability >= 8.0 (Ampere and later: bf16 tensor cores), or, on the CPU, a CPU with
+    AMX-BF16 (Intel Sapphire Rapids and later) under the TensorFlow backend, which reaches AMX through
+    oneDNN. float32 everywhere else: CPUs with only AVX512-BF16 (no measured gain), and the JAX and PyTorch
+    backends on a CPU (XLA's CPU bf16 ran several times slower than float32 in ``python -m benchmarks``;
+    Keras-on-PyTorch bf16 was not measured faster). A documented rule, not a per-model guess.
 
     Args:
         devices: the devices the backend sees (`RuntimeInfo.devices`); a GPU among them decides.
         flags: the CPU flags (default `cpu_flags`).
         capability: the GPUs' compute capability (`gpu_compute_capability`), None if unknown.
+        backend: the Keras backend (``"tensorflow"``, ``"jax"``, ``"torch"``); it matters on a CPU only.
     """
     if any("gpu" in d.lower() or "cuda" in d.lower() for d in devices):
         if capability is not None and tuple(capability) >= (8, 0):
@@ -182,7 +184,9 @@ def choose_precision(devices: list[str], *, flags: set | None = None,
         return "float32", f"auto: GPU compute capability {known} < 8.0 or unknown: float32"
     flags = cpu_flags() if flags is None else flags
     if "amx_bf16" in flags:
-        return "bfloat16", "auto: CPU with AMX-BF16"
+        if backend == "tensorflow":
+            return "bfloat16", "auto: CPU with AMX-BF16, TensorFlow backend (oneDNN)"
+        return "float32", f"auto: CPU with AMX-BF16, but the {backend} backend is not faster in bf16 on a CPU"
     return "float32", "auto: no AMX-BF16 on this CPU and no GPU of compute capability >= 8.0"
 
 
@@ -214,7 +218,7 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
         mixed_precision: ``"float32"`` (or False, the default), ``"bfloat16"`` (or True: the Keras
             policy ``mixed_bfloat16``, bf16 compute with float32 variables) or ``"auto"``: bf16 where
             the hardware has bf16 matrix units (`choose_precision`: a GPU of compute capability >= 8.0,
-            or a CPU with AMX-BF16), float32 elsewhere. The choice is printed, returned
+            or a CPU with AMX-BF16 under TensorFlow), float32 elsewhere. The choice is printed, returned
             (`RuntimeInfo.precision`) and stored with every metric `solarcnn.record` writes.
         style: load the bundled matplotlib style.
         verbose: print the report.
@@ -238,7 +242,7 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
     devices = _devices(backend)
     reason = ""
     if choice == "auto":
-        choice, reason = choose_precision(devices, capability=gpu_compute_capability(backend))
+        choice, reason = choose_precision(devices, capability=gpu_compute_capability(backend), backend=backend)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if choice == "bfloat16" else "float32")
     _STATE["precision"] = choice
     if style:

@@ -1,6 +1,6 @@
 """``solarcnn.setup(mixed_precision="auto" | "float32" | "bfloat16")`` (issue 17 item 3, the mechanism): the
 documented rule of `runtime.choose_precision`, the policy it sets, the printed choice and the precision stored
-with every recorded metric. (No notebook or profile uses "auto" yet.)"""
+with every recorded metric. The tiny profiles of notebooks 02-07 use "auto"."""
 import json
 
 import pytest
@@ -27,6 +27,13 @@ def _float32_after():
 def test_choose_precision_rule(devices, flags, capability, expected):
     precision, reason = runtime.choose_precision(devices, flags=flags, capability=capability)
     assert precision == expected and reason.startswith("auto: ")
+
+
+@pytest.mark.parametrize("backend,expected", [("tensorflow", "bfloat16"), ("jax", "float32"), ("torch", "float32")])
+def test_choose_precision_on_an_amx_cpu_depends_on_the_backend(backend, expected):
+    amx = {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
+    assert runtime.choose_precision(["cpu:0"], flags=amx, backend=backend)[0] == expected
+    assert runtime.choose_precision(["cpu:0", "cuda:0"], flags=amx, capability=(9, 0), backend=backend)[0] == "bfloat16"
 
 
 def test_setup_auto_follows_the_rule_prints_and_records(monkeypatch, tmp_path, capsys):
