@@ -156,6 +156,27 @@ def test_faithful_cubic_masks_are_soft():
     assert not set(np.unique(soft)) <= {0, 1}
 
 
+def test_shear_pivots_on_the_centre_corrected_and_on_the_corner_faithful():
+    """The original shears with affine_transform(matrix) and no offset: about the corner (0, 0) (reference/cirrus.md
+    §4). faithful=True reproduces it; the corrected default shears about the centre."""
+    from scipy import ndimage as ndi
+
+    h, w = 64, 80
+    image = np.random.default_rng(5).random((h, w)).astype(np.float32)
+    mask = (image > 0.5).astype(np.int8)
+    s0, s1 = np.random.default_rng(7).uniform(-0.2, 0.2, 2)      # what augment_pair draws from the same seed
+    matrix = np.array([[1.0, s0], [s1, 1.0]])
+    img_f, _ = augment.augment_pair(image, mask, np.random.default_rng(7), "shear", faithful=True)
+    np.testing.assert_allclose(img_f, ndi.affine_transform(image, matrix, order=3, mode="reflect"), atol=1e-6)
+    img_c, _ = augment.augment_pair(image, mask, np.random.default_rng(7), "shear")
+    centre = np.array([h / 2, w / 2])
+    np.testing.assert_allclose(img_c, ndi.affine_transform(image, matrix, offset=centre - matrix @ centre, order=1,
+                                                           mode="reflect"), atol=1e-6)
+    # the corner pixel stays put under the faithful shear only
+    assert img_f[0, 0] == pytest.approx(image[0, 0], abs=1e-5)
+    assert not np.allclose(img_f, img_c, atol=1e-3)
+
+
 def test_faithful_cloud_batches_keep_soft_targets_within_0_1():
     """Cubic masks overshoot; the batches clip them so every backend's binary cross-entropy accepts them."""
     rng = np.random.default_rng(0)

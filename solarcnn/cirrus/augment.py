@@ -4,7 +4,9 @@ One augmentation per sample, drawn uniformly from zoom, rotate, shift, shear and
 parameter ranges. **Corrected default:** images use linear interpolation (order 1) and masks nearest
 (order 0), so a mask stays binary and aligned with its image; the shift range is scaled to the image
 (±20 % of each side instead of the original's ±200 px, which exceeds a 128 × 160 frame). ``faithful=True``
-reproduces the original (cubic interpolation of masks, ±200 px shifts), whose masks come out soft.
+reproduces the original (cubic interpolation of masks, ±200 px shifts, the shear about the corner (0, 0) as
+``scipy.ndimage.affine_transform`` without an offset does), whose masks come out soft; the corrected default
+shears about the frame's centre.
 """
 from __future__ import annotations
 
@@ -76,7 +78,9 @@ def augment_pair(image, mask, rng: np.random.Generator, kind: str | None = None,
     else:  # shear
         s0, s1 = rng.uniform(-0.2, 0.2, 2)
         matrix = np.array([[1.0, s0], [s1, 1.0]])
-        centre = np.array([h / 2, w / 2])
+        # the original calls affine_transform without an offset: the shear pivots on the corner (0, 0), so
+        # the far side of the frame moves by up to 0.2 * its size; corrected: about the centre, half as far
+        centre = np.zeros(2) if faithful else np.array([h / 2, w / 2])
         offset = centre - matrix @ centre
         out_i = ndi.affine_transform(image, matrix, offset=offset, order=3 if faithful else 1, mode="reflect")
         out_m = ndi.affine_transform(mask_f, matrix, offset=offset, order=m_order, mode="reflect")
