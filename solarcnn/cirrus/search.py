@@ -246,6 +246,7 @@ class SegmentationData:
     y_test: np.ndarray
     valid: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    groups_test: np.ndarray | None = None   # sequence id of each test frame (for a cluster bootstrap)
 
     @property
     def input_shape(self) -> tuple:
@@ -345,7 +346,8 @@ def prepare_segmentation(x, y, sequences, *, downsample: int = 1, input_norm: st
         train = train[:int(max_train)]
     info = {f"{n}_sequences": len(set(sequences[p].tolist())) for n, p in
             (("train", train), ("validation", val), ("test", test))}
-    return SegmentationData(xr[train], yr[train], xr[val], yr[val], xr[test], yr[test], valid=v, info=info)
+    return SegmentationData(xr[train], yr[train], xr[val], yr[val], xr[test], yr[test], valid=v, info=info,
+                            groups_test=sequences[test])
 
 
 # --------------------------------------------------------------------------------------------- callbacks
@@ -430,7 +432,7 @@ class PruningCallback(_callback_base()):
 
 # --------------------------------------------------------------------------------------------- training
 def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size: int, seed: int = 42,
-               callbacks=(), verbose: int = 0, monitor: str = DEFAULT_MONITOR):
+               callbacks=(), verbose: int = 0, monitor: str = DEFAULT_MONITOR, learning_rate=None):
     """Train one CIRRUS U-Net configuration (Adam, binary cross-entropy, real + augmented batches).
 
     Args:
@@ -441,6 +443,8 @@ def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size:
         seed: weight initialisation, shuffling and augmentation seed (the same for every trial, so trials
             differ only by their hyperparameters).
         callbacks: extra Keras callbacks, run **after** the `ValidationIoU` that logs `monitor`.
+        learning_rate: None (the constant ``config["learning_rate"]``, the original's) or a Keras
+            ``LearningRateSchedule`` used instead (e.g. `solarcnn.training.schedules.OneCycleLR`).
 
     Returns:
         (model, history dict), the history holding ``loss`` and `monitor` per epoch.
@@ -461,18 +465,27 @@ def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size:
                               dropout=float(config["dropout"]))
     aug = int(round(float(config["aug_fraction"]) * int(batch_size)))
     batches = CloudBatches(data.x_train, data.y_train, batch_size=int(batch_size), aug_batch_size=aug, seed=int(seed))
-    model.compile(optimizer=keras.optimizers.Adam(float(config["learning_rate"])),
+    if learning_rate is not None and not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(f"train_unet: learning_rate must be None or a keras LearningRateSchedule; "
+                         f"Received: learning_rate={learning_rate!r}")
+    lr = float(config["learning_rate"]) if learning_rate is None else learning_rate
+    model.compile(optimizer=keras.optimizers.Adam(lr),
                   loss=keras.losses.BinaryCrossentropy())
     cbs = [ValidationIoU(data.x_val, data.y_val, valid=data.valid, name=monitor), *callbacks]
     hist = model.fit(batches, epochs=int(epochs), callbacks=cbs, verbose=verbose)
     return model, dict(hist.history)
 
 
+def heldout_predictions(model, data: SegmentationData) -> np.ndarray:
+    """Cloud probabilities (N, H, W) of `model` on the held-out test frames."""
+    return np.asarray(model.predict(data.x_test[..., None], verbose=0), np.float32)[..., 0]
+
+
 def heldout_iou(model, data: SegmentationData) -> float:
     """Micro-averaged cloud IoU of `model` on the held-out test frames (inside `data.valid`)."""
     from ..metrics.segmentation import iou
 
-    p = np.asarray(model.predict(data.x_test[..., None], verbose=0))[..., 0]
+    p = heldout_predictions(model, data)
     return float(iou(data.y_test, p, valid=None if data.valid is None else data.valid[None]))
 
 
@@ -513,7 +526,8 @@ def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, b
 
 def make_study(*, seed: int = 42, sampler: str = "tpe", pruner="median", storage=None,
                study_name: str = "cirrus_unet", n_startup_trials: int = 3, n_warmup_steps: int = 1,
-               max_epochs: int | None = None, fresh: bool = True):
+               max_epochs: int | None = None, fresh: bool = True, min_resource: int = 1,
+               reduction_factor: int = 3):
     """A maximising Optuna study with a seeded sampler and a pruner.
 
     Args:
@@ -525,6 +539,9 @@ def make_study(*, seed: int = 42, sampler: str = "tpe", pruner="median", storage
         n_startup_trials: trials run to completion before the pruner and TPE act.
         n_warmup_steps: epochs of every trial that are never pruned.
         max_epochs: epochs per trial (Hyperband's maximum resource).
+        min_resource, reduction_factor: Hyperband's first rung (epochs) and its eta: at each rung only the
+            best 1/eta of the trials of a bracket go on (a trial is compared with those that reached the
+            rung before it, so with few trials raise the number of trials or lower eta to 2).
         fresh: delete the SQLite file first, so that re-running starts a new study.
     """
     import optuna
@@ -540,8 +557,12 @@ def make_study(*, seed: int = 42, sampler: str = "tpe", pruner="median", storage
             prn = optuna.pruners.MedianPruner(n_startup_trials=int(n_startup_trials),
                                               n_warmup_steps=int(n_warmup_steps))
         elif pruner == "hyperband":
-            prn = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=int(max_epochs) if max_epochs else "auto",
-                                                 reduction_factor=3)
+            if int(min_resource) < 1 or int(reduction_factor) < 2:
+                raise ValueError(f"make_study: Hyperband needs min_resource >= 1 and reduction_factor >= 2; "
+                                 f"Received: min_resource={min_resource!r}, reduction_factor={reduction_factor!r}")
+            prn = optuna.pruners.HyperbandPruner(min_resource=int(min_resource),
+                                                 max_resource=int(max_epochs) if max_epochs else "auto",
+                                                 reduction_factor=int(reduction_factor))
         elif pruner == "none":
             prn = optuna.pruners.NopPruner()
         else:
@@ -584,18 +605,23 @@ def param_importances(study, *, seed: int = 0) -> dict:
 
 
 def trials_table(study, monitor_label: str = "val IoU") -> str:
-    """One line per trial: number, state, value (or last reported value), epochs and parameters."""
+    """One line per trial: number, state, value (or last reported value, marked ``*``, with a footnote when
+    a trial has one), epochs and parameters."""
     lines = [f"{'#':>3} {'state':<9} {monitor_label:>8} {'epochs':>6}  parameters"]
+    starred = False
     for t in study.trials:
         if t.value is not None:
             value = f"{t.value:8.3f}"
         elif t.intermediate_values:
             value = f"{t.intermediate_values[max(t.intermediate_values)]:7.3f}*"
+            starred = True
         else:
             value = f"{'-':>8}"
         epochs = len(t.intermediate_values)
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         lines.append(f"{t.number:>3} {t.state.name.lower():<9} {value} {epochs:>6}  {params}")
+    if starred:
+        lines.append("(* the last value a pruned trial reported before it was stopped)")
     return "\n".join(lines)
 
 

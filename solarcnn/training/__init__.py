@@ -2,7 +2,8 @@
 
 - `losses`      `PixelWeightedCrossEntropy` (DeepCAM), `WeightedMeanCrossEntropy` (flare recipe),
                 `masked_binary_crossentropy` (CIRRUS / WSISEG), with NumPy references
-- `schedules`   `WarmupMultiStep` (DeepCAM), `one_cycle` / `OneCycleScheduler` (flare recipe)
+- `schedules`   `WarmupMultiStep` (DeepCAM), `one_cycle` / `OneCycleScheduler` (flare recipe),
+                `OneCycleLR` (the same rate as a Keras schedule)
 - `optimizers`  `TorchSGD` (PyTorch-style SGD, flare recipe) and `LAMB` (apex FusedLAMB, DeepCAM; in `lamb`)
 
 A track keeps what is its own (DeepCAM's reference recipes, the flare recipe's oversampling and best-epoch

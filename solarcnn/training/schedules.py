@@ -3,6 +3,8 @@
 - `WarmupMultiStep`: DeepCAM's linear warmup then multistep decay (``solarcnn.deepcam.schedule``).
 - `one_cycle` and `OneCycleScheduler`: PyTorch's OneCycleLR with its momentum cycling, the flare
   recipe's schedule (``solarcnn.flare.recipe``).
+- `OneCycleLR`: the same learning rate as a Keras `LearningRateSchedule` (no momentum), e.g. for Adam
+  (notebook 07).
 
 **WarmupMultiStep** reproduces what the DeepCAM reference (``mlcommons/hpc`` ``utils/schedulers.py`` and
 ``utils/optimizer_helpers.py``) actually does, quirks included. The PyTorch
@@ -130,6 +132,55 @@ def one_cycle(step: int, total_steps: int, max_lr: float, *, pct_start: float = 
         pct = (step - end1) / (end2 - end1)
         lr, mom = _cos_anneal(max_lr, final, pct), _cos_anneal(base_momentum, max_momentum, pct)
     return lr, (mom if cycle_momentum else None)
+
+
+@keras.saving.register_keras_serializable(package="solarcnn")
+class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
+    """`one_cycle`'s learning rate as a Keras schedule (no momentum cycling), for any optimizer.
+
+    Computed inside the train step from the optimizer's step count, so it works on every backend (a
+    callback that assigns the rate before each batch, as `OneCycleScheduler`, is re-read by the JAX
+    trainer only where the state is synchronised). Steps past ``total_steps - 1`` keep the last rate.
+
+    Args:
+        total_steps: T, the number of optimizer steps of the whole training (epochs x steps per epoch), >= 2.
+        max_lr: the peak learning rate, > 0.
+        pct_start, div_factor, final_div_factor: as `one_cycle` (0.3, 25, 1e4: PyTorch's defaults).
+    """
+
+    def __init__(self, total_steps: int, max_lr: float, pct_start: float = 0.3, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4):
+        if int(total_steps) != total_steps or int(total_steps) < 2:
+            raise ValueError(f"OneCycleLR: total_steps must be an integer >= 2; received {total_steps!r}")
+        if not max_lr > 0:
+            raise ValueError(f"OneCycleLR: max_lr must be > 0; received {max_lr!r}")
+        if not 0 < pct_start < 1:
+            raise ValueError(f"OneCycleLR: pct_start must be in (0, 1); received {pct_start!r}")
+        if not (div_factor > 0 and final_div_factor > 0):
+            raise ValueError(f"OneCycleLR: div_factor and final_div_factor must be > 0; received "
+                             f"{div_factor!r}, {final_div_factor!r}")
+        self.total_steps, self.max_lr = int(total_steps), float(max_lr)
+        self.pct_start, self.div_factor, self.final_div_factor = float(pct_start), float(div_factor), \
+            float(final_div_factor)
+
+    def __call__(self, step):
+        initial = self.max_lr / self.div_factor
+        final = initial / self.final_div_factor
+        end1 = self.pct_start * self.total_steps - 1
+        end2 = float(self.total_steps - 1)
+        s = ops.minimum(ops.cast(step, "float32"), end2)
+
+        def anneal(start, end, pct):
+            return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1.0)
+
+        pct1 = s / end1 if end1 > 0 else ops.ones_like(s)
+        up = anneal(initial, self.max_lr, pct1)
+        down = anneal(self.max_lr, final, (s - end1) / (end2 - end1))
+        return ops.cast(ops.where(s <= end1, up, down), "float32")
+
+    def get_config(self):
+        return {"total_steps": self.total_steps, "max_lr": self.max_lr, "pct_start": self.pct_start,
+                "div_factor": self.div_factor, "final_div_factor": self.final_div_factor}
 
 
 class OneCycleScheduler(keras.callbacks.Callback):
