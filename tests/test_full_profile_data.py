@@ -91,6 +91,28 @@ def test_deepcam_download_default_through_the_loopback_folder(server, tmp_path):
         fetch_data_dir("download:hmi:2011-01-01:2011-01-02", cache=tmp_path / "c2", base_url=url)
 
 
+def test_flare_download_default_through_the_loopback_helioviewer(server, tmp_path):
+    """Notebook 06's success path: fetch_data_dir('download:hmi:DAY:DAY') downloads into the cache folder, converts
+    the one JP2 within 12 min of a request to the authors' layout, returns the folder that open_archive reads, and
+    a second call asks the server for nothing. (The loopback serves the real HMI continuum JP2 of the mirror, so
+    the source is 'hmi_continuum', and a 30-min grid puts a request 9.4 min from its 03:39:23.)"""
+    from solarcnn.flare.archive import fetch_data_dir, open_archive
+
+    base, _ = helioviewer(server)
+    assert fetch_data_dir("/my/folder") == "/my/folder" and fetch_data_dir("") == ""
+    kw = dict(cache=tmp_path / "hmi", base_url=base, source="hmi_continuum", cadence_minutes=30, min_interval=0.0,
+              backoff=0.01, progress=False)
+    out = fetch_data_dir("download:hmi:2023-01-31:2023-01-31", **kw)
+    assert Path(out) == tmp_path / "hmi"
+    arch = open_archive(out)
+    assert arch.relpaths == ["2023/01/31/HMI.m2023.01.31_03.30.00.jpg"]
+    assert arch.load_images(size=64).shape == (1, 64, 64)
+    assert len(server.requests("/v2/getJP2Image/")) == 1
+    n = len(server.log)
+    assert fetch_data_dir("download:hmi:2023-01-31:2023-01-31", **kw) == out
+    assert len(server.log) == n                                           # kept files and known gaps: no request
+
+
 def test_offline_download_says_how_to_go_on(server, tmp_path):
     from solarcnn.deepcam.archive import fetch_data_dir as deepcam_fetch
     from solarcnn.flare.archive import fetch_data_dir as flare_fetch

@@ -129,5 +129,5 @@ def plot_recall_heatmap(ax, bins: dict, *, title: str = "Recall of flaring insta
     ax.set_title(title)
     ax.figure.colorbar(im, ax=ax, label="recall per 5° bin", shrink=0.85)
     if miss.any():
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8)   # below the axes, off the data
     return im
