@@ -19,7 +19,8 @@ CLASSES = ("clear", "cloudy")
 
 
 def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int = 10, labels: str = "alternate",
-                    n_jobs: int = 1, progress: bool = False, masks: bool = True) -> dict:
+                    n_jobs: int = 1, progress: bool = False, masks: bool = True,
+                    difficulty: str = "standard") -> dict:
     """Write (or complete) the synthetic data set; return ``{"raw": [...], "binned": [...], "masked": [...]}``.
 
     The folder holds a stamp (``dataset.json``: generator, physics version, seed, sequence length, labels).
@@ -36,6 +37,9 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
         labels: ``"alternate"`` (clear and cloudy sequences), ``"cloudy"`` or ``"clear"``.
         n_jobs: parallel workers: processes for writing and masks, threads for rebinning.
         masks: also make ground-truth masks of the cloudy frames.
+        difficulty: the generator's ``difficulty``: ``"standard"`` (notebooks 04 and 07) or ``"hard"`` (notebook
+            03: thin cirrus, haze, artefacts; `solarcnn.synthetic.allsky`). It is part of the stamp, so give
+            each difficulty its own folder (a folder of the other one is written again).
     """
     import json
 
@@ -45,7 +49,7 @@ def build_synthetic(root, *, n_frames: int, seed: int = 0, sequence_length: int 
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    gen = get("allsky_ir", seed=seed, sequence_length=sequence_length, labels=labels)
+    gen = get("allsky_ir", seed=seed, sequence_length=sequence_length, labels=labels, difficulty=difficulty)
     stamp = {"generator": gen.name, "version": VERSION, "seed": int(seed), "sequence_length": int(sequence_length),
              "labels": labels, "options": gen.stamp()["options"]}
     stamp_path = root / "dataset.json"

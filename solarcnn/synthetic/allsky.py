@@ -25,6 +25,21 @@ observation. The physics is deliberately simple, so that a student can reason ab
   slowly: consecutive frames are near-duplicates, which is why data splits must keep a sequence together
   (`solarcnn.cirrus.split`).
 
+**Difficulty** (option ``difficulty``). ``"standard"`` (the default, the frames of notebooks 04 and 07) draws
+thick low clouds (τ_max 2–8, base 0.3–1.5 km) on a clean sky: a CNN separates clear from cloudy perfectly, so
+a held-out score says little. ``"hard"`` (notebook 03; the tiny CNN then scores about 0.86 on held-out
+sequences in a float32 trial, its errors thin cirrus, against 0.57 for a threshold on the frame mean) adds what makes real clear/cloudy classification hard,
+all drawn per sequence from a separate random stream (the standard frames are unchanged):
+- **thin high cirrus**: 40 % of the cloudy sequences are cirrus at 6–11 km (cold, so little contrast) with
+  τ_max log-uniform in 0.05–1.0 (ε_c at most 0.05–0.63), the others low or mid clouds at 0.3–4 km with
+  τ_max 0.5–6; cloud cover 5–60 % (the ``cloud_fraction`` option is not used);
+- **varying sky brightness**: zenith emissivity 0.10–0.50 and a **water-vapour haze** on clear and cloudy
+  skies alike: a smooth random field (power-law spectrum, drifting with the wind) of emissivity amplitude
+  up to 0.015, clear-sky structure with the look of a faint cloud;
+- **instrument artefacts**: gain drift ×(0.94–1.06), bias offset ±100 ADU, a stray-light ramp of up to
+  200 ADU across the frame (random direction), and twice the read and sky noise (10 and 20 ADU).
+Hard frames carry two more header keywords, ``CLOUDTYP`` (NONE/LOW/CIRRUS) and ``TAUMAX``.
+
 The true cloud mask of the simulation (ε_c > 0.3 inside the field of view) is returned in ``Sample.extra``
 but not written: real cameras have no such truth, and the course derives its ground truth as CIRRUS did.
 
@@ -87,7 +102,12 @@ class AllSkyIR(SyntheticGenerator):
             45° by default, a 90° field of view (version 1 used 65°).
         eps_zenith: (min, max) of the clear-sky zenith emissivity in the 8–14 µm window, drawn per sequence;
             (0.15, 0.40) by default (version 1 used the broadband-like (0.4, 0.65)).
+        difficulty: ``"standard"`` (default: today's frames) or ``"hard"`` (thin cirrus, haze, varying sky
+            brightness and instrument artefacts; see the module docstring). Only a non-standard value enters
+            the stamp, so folders of standard frames keep theirs.
     """
+
+    DIFFICULTIES = ("standard", "hard")
 
     name = "allsky_ir"
     file_format = "fits"
@@ -95,8 +115,11 @@ class AllSkyIR(SyntheticGenerator):
 
     def __init__(self, seed: int = 0, *, sequence_length: int = 10, labels: str = "alternate",
                  cloud_fraction=(0.15, 0.9), horizon_radius: float = 290.0, max_zenith_deg: float = 45.0,
-                 eps_zenith=(0.15, 0.40)):
+                 eps_zenith=(0.15, 0.40), difficulty: str = "standard"):
         super().__init__(seed)
+        if difficulty not in self.DIFFICULTIES:
+            raise ValueError(f"difficulty must be one of {self.DIFFICULTIES}; received {difficulty!r}")
+        self._difficulty = difficulty
         if int(sequence_length) < 1:
             raise ValueError(f"sequence_length must be >= 1; received {sequence_length!r}")
         if labels not in ("alternate", "cloudy", "clear"):
@@ -141,6 +164,18 @@ class AllSkyIR(SyntheticGenerator):
         self._fixed_pattern = self._fixed_pattern.astype(np.float32)
 
     # ---------------------------------------------------------------- bookkeeping
+    @property
+    def difficulty(self) -> str:
+        """``"standard"`` or ``"hard"`` (see the class docstring)."""
+        return self._difficulty
+
+    def stamp(self) -> dict:
+        """The base stamp, plus ``difficulty`` when it is not ``"standard"`` (standard folders keep their stamp)."""
+        out = super().stamp()
+        if self._difficulty != "standard":
+            out["options"]["difficulty"] = self._difficulty
+        return out
+
     def sequence_of(self, index: int) -> tuple[int, int]:
         """(sequence number, frame number within it) of sample `index`."""
         return index // self.sequence_length, index % self.sequence_length
@@ -180,7 +215,39 @@ class AllSkyIR(SyntheticGenerator):
             "wind": rng.uniform(-1.5, 1.5, 2),       # px per minute
             "date": _dt.datetime(2023, 1, 1) + _dt.timedelta(days=seq, hours=hour),
         }
+        if self._difficulty == "hard":
+            p.update(self._hard_params(seq, label))
         return p
+
+    def _hard_params(self, seq: int, label: str) -> dict:
+        """The per-sequence draws of ``difficulty="hard"`` (a separate stream: standard draws are unchanged)."""
+        rng = np.random.default_rng([self.seed, seq, 4])
+        cirrus = bool(rng.uniform() < 0.4)
+        height = float(rng.uniform(6.0, 11.0) if cirrus else rng.uniform(0.3, 4.0))
+        tau = float(np.exp(rng.uniform(np.log(0.05), np.log(1.0))) if cirrus else rng.uniform(0.5, 6.0))
+        cover = float(rng.uniform(0.05, 0.6))
+        q = {"eps_zenith": float(rng.uniform(0.10, 0.50)),
+             "haze": float(rng.uniform(0.0, 0.015)),
+             "gain": float(rng.uniform(0.94, 1.06)),
+             "offset": float(rng.uniform(-100.0, 100.0)),
+             "ramp": float(rng.uniform(0.0, 200.0)),
+             "ramp_az": float(rng.uniform(-np.pi, np.pi)),
+             "cloud_type": "none"}
+        if label == "cloudy":
+            q.update({"cloud_type": "cirrus" if cirrus else "low", "cloud_height_km": height, "tau_max": tau,
+                      "cloud_fraction": cover})
+        return q
+
+    def _haze_field(self, seq: int, frame: int, p: dict) -> np.ndarray:
+        """Smooth unit-std random field of the hard mode's water-vapour haze, drifting with the wind."""
+        from scipy.ndimage import zoom
+
+        pad = 64
+        half = ((SHAPE[0] + 2 * pad) // 2, (SHAPE[1] + 2 * pad) // 2)
+        n = zoom(_power_law_noise(np.random.default_rng([self.seed, seq, 5]), half, 3.0).astype(np.float32), 2,
+                 order=1)
+        oy, ox = (np.round(p["wind"] * frame).astype(int) + pad) % (2 * pad)
+        return n[oy:oy + SHAPE[0], ox:ox + SHAPE[1]]
 
     def _cloud_field(self, seq: int, frame: int, p: dict) -> np.ndarray:
         from scipy.ndimage import zoom
@@ -206,6 +273,9 @@ class AllSkyIR(SyntheticGenerator):
         t_amb = p["t_amb"] + 0.02 * frame
         cos_t = np.cos(np.minimum(self._theta, np.deg2rad(89.5)))
         eps_sky = 1.0 - (1.0 - p["eps_zenith"]) ** (1.0 / cos_t)
+        hard = self._difficulty == "hard"
+        if hard:   # water-vapour haze: clear-sky structure on clear and cloudy frames alike
+            eps_sky = np.clip(eps_sky + p["haze"] * self._haze_field(seq, frame, p), 0.0, 1.0)
         radiance = eps_sky * SIGMA_SB * t_amb ** 4
         cloud_truth = np.zeros(SHAPE, bool)
         if label == "cloudy":
@@ -216,6 +286,11 @@ class AllSkyIR(SyntheticGenerator):
             cloud_truth = (eps_c > 0.3) & self._fov
         radiance = np.where(self._fov, radiance, SIGMA_SB * (t_amb + 2.0) ** 4)   # housing and mast
         counts = BIAS_ADU + GAIN_ADU * radiance
+        if hard:   # instrument artefacts: gain drift, bias offset, a stray-light ramp across the frame
+            yy, xx = np.mgrid[0:SHAPE[0], 0:SHAPE[1]].astype(np.float32)
+            along = ((xx - self._centre[1]) * np.cos(p["ramp_az"]) + (yy - self._centre[0]) * np.sin(p["ramp_az"]))
+            counts = (BIAS_ADU + p["offset"] + p["gain"] * GAIN_ADU * radiance
+                      + p["ramp"] * 0.5 * (1.0 + along / self.horizon_radius))
         sun_alt = 0.0
         if p["day"]:
             h = p["hour"] + frame / 60.0
@@ -228,7 +303,9 @@ class AllSkyIR(SyntheticGenerator):
                 counts = counts + 1500.0 * np.exp(-0.5 * (d / 25.0) ** 2)
                 counts = np.where((d < 6) & self._fov, DR - 1, counts)
         counts = counts * (1.0 + 0.025 * self._narcissus)
-        counts = counts + self._fixed_pattern + rng.normal(0.0, 5.0, SHAPE) + rng.normal(0.0, 10.0, SHAPE)
+        noise = 2.0 if hard else 1.0
+        counts = (counts + self._fixed_pattern + rng.normal(0.0, 5.0 * noise, SHAPE)
+                  + rng.normal(0.0, 10.0 * noise, SHAPE))
         counts[:, self._bad_columns] += self._bad_offsets
         data = np.clip(np.round(counts), 0, DR - 1).astype(np.int16)
         meta = {"label": label, "sequence": seq, "frame": frame, "day": p["day"], "t_amb": t_amb,
@@ -237,6 +314,8 @@ class AllSkyIR(SyntheticGenerator):
                 "cloud_height_km": p["cloud_height_km"] if label == "cloudy" else 0.0,
                 "date_obs": (p["date"] + _dt.timedelta(minutes=frame)).isoformat(timespec="seconds"),
                 "index": index}
+        if hard:
+            meta.update({"cloud_type": p["cloud_type"], "tau_max": p["tau_max"] if label == "cloudy" else 0.0})
         return Sample(data=data, label=label, meta=meta, extra={"cloud_truth": cloud_truth, "fov": self._fov})
 
     def save(self, sample: Sample, path: Path) -> Path:
@@ -263,4 +342,8 @@ class AllSkyIR(SyntheticGenerator):
         hdr["GENSEED"] = (self.seed, "generator seed")
         hdr["GENINDEX"] = (m["index"], "sample index")
         hdr["GENVERS"] = (VERSION, "generator physics version")
+        if "cloud_type" in m:   # difficulty="hard" only (standard files keep their header)
+            hdr["CLOUDTYP"] = (m["cloud_type"].upper(), "simulated cloud type (NONE/LOW/CIRRUS)")
+            hdr["TAUMAX"] = (round(m["tau_max"], 4), "peak cloud optical depth (0 when clear)")
+            hdr["GENDIFF"] = ("hard", "generator difficulty")
         return write_fits(path, sample.data, hdr)
