@@ -312,3 +312,69 @@ def test_plots_draw_completed_and_pruned_trials():
     with pytest.raises(ValueError, match="no importances to plot"):
         search.plot_param_importances({})
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ issue 15 additions
+def test_prepare_segmentation_keeps_test_sequences_for_a_cluster_bootstrap():
+    x, y, seqs = _tiny_data(n_seq=10, per_seq=2, shape=(16, 24))
+    seqs = seqs + 100                                            # ids, not positions
+    data = search.prepare_segmentation(x, y, seqs, seed=3)
+    assert len(data.groups_test) == len(data.x_test)
+    assert set(data.groups_test.tolist()) <= set(seqs.tolist())
+    # each test frame carries the id of the sequence it came from
+    for img, g in zip(data.x_test, data.groups_test):
+        match = [i for i in range(len(x)) if np.allclose(x[i], img)]
+        assert len(match) == 1 and seqs[match[0]] == g
+
+
+def test_one_cycle_lr_schedule_equals_the_torch_port():
+    from solarcnn.training import schedules
+
+    for total, peak in ((2, 1e-3), (10, 5e-3), (48, 7.5e-3)):
+        sched = schedules.OneCycleLR(total, peak)
+        ours = np.array([float(sched(s)) for s in range(total)])
+        want = np.array([schedules.one_cycle(s, total, peak)[0] for s in range(total)])
+        np.testing.assert_allclose(ours, want, rtol=2e-5)
+        assert float(sched(total + 3)) == pytest.approx(ours[-1])          # past the end: the last rate
+    assert schedules.OneCycleLR(10, 1e-3, pct_start=0.4).get_config()["pct_start"] == 0.4
+    for kwargs, message in ((dict(total_steps=1, max_lr=1e-3), "total_steps must be an integer >= 2; received 1"),
+                            (dict(total_steps=10, max_lr=0.0), "max_lr must be > 0; received 0.0"),
+                            (dict(total_steps=10, max_lr=1e-3, pct_start=1.0), "pct_start must be in")):
+        with pytest.raises(ValueError, match=message):
+            schedules.OneCycleLR(**kwargs)
+
+
+def test_train_unet_with_a_schedule_uses_it_every_step():
+    from solarcnn.training import schedules
+
+    x, y, seqs = _tiny_data()
+    data = search.prepare_segmentation(x, y, seqs)
+    config = {"learning_rate": 1e-3, "dropout": 0.0, "base_filters": 4, "aug_fraction": 0.0}
+    steps = 2 * int(np.ceil(len(data.x_train) / 4))
+    model, hist = search.train_unet(config, data, epochs=2, batch_size=4,
+                                    learning_rate=schedules.OneCycleLR(steps, 1e-2))
+    assert int(model.optimizer.iterations) == steps and len(hist["val_iou"]) == 2
+    assert float(model.optimizer.learning_rate) == pytest.approx(schedules.one_cycle(steps - 1, steps, 1e-2)[0],
+                                                                 rel=1e-3)
+    p = search.heldout_predictions(model, data)
+    assert p.shape == data.y_test.shape and np.all((p >= 0) & (p <= 1))
+    with pytest.raises(ValueError, match="learning_rate must be None or a keras LearningRateSchedule; "
+                                         "Received: learning_rate=0.01"):
+        search.train_unet(config, data, epochs=1, batch_size=4, learning_rate=0.01)
+
+
+def test_hyperband_settings_and_trials_table_footnote():
+    s = search.make_study(pruner="hyperband", max_epochs=4, min_resource=2, reduction_factor=2)
+    assert s.pruner._min_resource == 2 and s.pruner._reduction_factor == 2
+    with pytest.raises(ValueError, match="reduction_factor >= 2; Received: min_resource=1, reduction_factor=1"):
+        search.make_study(pruner="hyperband", max_epochs=4, reduction_factor=1)
+    study = optuna.create_study(direction="maximize")
+    t = study.ask()
+    t.report(0.9, 0)
+    study.tell(t, 0.9)
+    assert "*" not in search.trials_table(study)                # no pruned trial: no marker, no footnote
+    t = study.ask()
+    t.report(0.2, 0)
+    study.tell(t, state=optuna.trial.TrialState.PRUNED)
+    table = search.trials_table(study)
+    assert "0.200*" in table and table.splitlines()[-1].startswith("(* the last value a pruned trial reported")

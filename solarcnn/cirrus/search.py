@@ -610,11 +610,11 @@ def trials_table(study, monitor_label: str = "val IoU") -> str:
     lines = [f"{'#':>3} {'state':<9} {monitor_label:>8} {'epochs':>6}  parameters"]
     starred = False
     for t in study.trials:
-        if t.value is not None:
-            value = f"{t.value:8.3f}"
-        elif t.intermediate_values:
+        if t.state.name == "PRUNED" and t.intermediate_values:   # (Optuna files this value as the trial's value)
             value = f"{t.intermediate_values[max(t.intermediate_values)]:7.3f}*"
             starred = True
+        elif t.value is not None:
+            value = f"{t.value:8.3f}"
         else:
             value = f"{'-':>8}"
         epochs = len(t.intermediate_values)
