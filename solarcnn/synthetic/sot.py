@@ -28,6 +28,22 @@ feature, not the background, carries the label.
 
 Sample ``i``: sequence ``i // frames_per_sequence``, class
 ``classes[sequence % 5]``, frame ``i % frames_per_sequence``.
+
+``domain_randomisation=True`` (off by default: the plain frames above are
+unchanged) widens every one of these choices so that a classifier trained on
+the frames has to learn the feature under the variety real observations
+show, and transfers to real frames (issue 15 item 4; Tobin et al. 2017,
+"Domain randomization for transferring deep neural networks from simulation
+to the real world", arXiv:1703.06907). Per sequence: photospheric
+granulation mixed into the background at a random contrast; sunspots of
+random position (also near the frame edge), size, penumbra width and
+darkness, with one to four umbral cores and a rougher outline; small pores
+(dark dots without penumbra) in any on-disk class; fainter or narrower
+filaments and weaker flare ribbons (class overlap). Per frame: seeing blur,
+a random exposure level (150…1500 DN), noise 0.3…3 times the plain level, a
+large-scale brightness gradient (limb darkening, vignetting), a CCD pattern
+of random strength, dust shadows and a few hot or cold pixels (which move the
+per-image byte-scaling, as one cold pixel does in a real SOT frame).
 """
 from __future__ import annotations
 
@@ -101,6 +117,12 @@ class SOTGenerator(SyntheticGenerator):
         wave: the ``WAVE`` header value; ``'TF H I 6563'`` (H-alpha, the
             wavelength Slic was trained on).
         start: first sequence's start time (ISO string, UTC).
+        domain_randomisation: False (default): the plain frames. True: random
+            granulation, sunspot geometry and darkness, pores, fainter features,
+            seeing, exposure, noise, gradients and detector artefacts (module
+            docs), so that a model trained on them meets real frames prepared
+            for. Files written with it differ from plain ones (the folder's
+            stamp records the option).
     """
 
     name = "sot"
@@ -108,7 +130,8 @@ class SOTGenerator(SyntheticGenerator):
     classes = CLASSES
 
     def __init__(self, seed: int = 0, *, frames_per_sequence: int = 8, size: int = 512,
-                 missing_block_fraction: float = 0.0, wave: str = "TF H I 6563", start: str = "2012-01-01T00:00:00"):
+                 missing_block_fraction: float = 0.0, wave: str = "TF H I 6563", start: str = "2012-01-01T00:00:00",
+                 domain_randomisation: bool = False):
         super().__init__(seed)
         if not isinstance(frames_per_sequence, (int, np.integer)) or frames_per_sequence < 1:
             raise ValueError(f"frames_per_sequence must be a positive integer; received {frames_per_sequence!r}")
@@ -116,11 +139,21 @@ class SOTGenerator(SyntheticGenerator):
             raise ValueError(f"size must be an integer >= 64; received {size!r}")
         if not 0.0 <= missing_block_fraction <= 1.0:
             raise ValueError(f"missing_block_fraction must be in [0, 1]; received {missing_block_fraction!r}")
+        if not isinstance(domain_randomisation, (bool, np.bool_)):
+            raise ValueError(f"domain_randomisation must be True or False; received {domain_randomisation!r}")
+        self.domain_randomisation = bool(domain_randomisation)
         self.frames_per_sequence = int(frames_per_sequence)
         self.size = int(size)
         self.missing_block_fraction = float(missing_block_fraction)
         self.wave = wave
         self.start = _dt.datetime.fromisoformat(start)
+
+    def stamp(self) -> dict:
+        """The base stamp; ``domain_randomisation`` appears in it only when on, so plain folders keep theirs."""
+        st = super().stamp()
+        if not self.domain_randomisation:
+            st["options"].pop("domain_randomisation", None)
+        return st
 
     # -- indexing -----------------------------------------------------------------------------------
     def sequence_of(self, index: int) -> int:
@@ -153,12 +186,43 @@ class SOTGenerator(SyntheticGenerator):
         img = 1.0 + 0.06 * _smooth_noise(rng, shape, rng.uniform(5, 9)) \
             + 0.04 * _smooth_noise(rng, shape, rng.uniform(2.5, 4), anisotropy=2.5, angle=rng.uniform(0, np.pi))
         yy, xx = np.mgrid[0:n, 0:n].astype(float)
+        dr = self.domain_randomisation
+        drng = np.random.default_rng([self.seed, seq, 4])   # the randomised choices (plain frames draw none)
+        if dr:  # photospheric granulation (cells ~1-2"), at a random contrast, under every class
+            gran = np.tanh(1.5 * _smooth_noise(drng, shape, drng.uniform(1.5, 3.5)))
+            img = img + drng.uniform(0.0, 0.12) * gran
         # bright network points (all classes)
         for _ in range(rng.integers(3, 9)):
             y0, x0 = rng.uniform(0, n, 2)
             img += 0.15 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * rng.uniform(3, 7) ** 2))
         xcen, ycen = rng.uniform(-600, 600), rng.uniform(-500, 500)
-        if label == "sunspots":
+        if dr and label != "prominences" and drng.uniform() < 0.5:  # pores: class overlap for every on-disk class
+            for _ in range(drng.integers(1, 4)):
+                y0, x0 = drng.uniform(0.05, 0.95, 2) * n
+                rr = drng.uniform(0.006, 0.02) * n
+                img = img * (1 - drng.uniform(0.2, 0.55) / (1 + np.exp((np.hypot(yy - y0, xx - x0) - rr) / 1.5)))
+        if label == "sunspots" and dr:
+            for k in range(drng.integers(1, 3)):
+                cy, cx = drng.uniform(0.2, 0.8, 2) * n if k == 0 else drng.uniform(0.1, 0.9, 2) * n
+                rp = drng.uniform(0.06, 0.16) * n * (1.0 if k == 0 else drng.uniform(0.4, 0.8))
+                ru = rp * drng.uniform(0.3, 0.55)
+                r = np.hypot(yy - cy, xx - cx)
+                theta = np.arctan2(yy - cy, xx - cx)
+                rough = (1 + drng.uniform(0.03, 0.12) * np.sin(theta * drng.integers(2, 6) + drng.uniform(0, 6))
+                         + drng.uniform(0.04, 0.12) * _smooth_noise(drng, shape, 15))
+                pen = 1 / (1 + np.exp((r - rp * rough) / drng.uniform(1.5, 4.0)))
+                umb = np.zeros(shape)
+                for j in range(drng.integers(1, 5)):  # umbral cores, split by light bridges
+                    a, off = drng.uniform(0, 2 * np.pi), (0.0 if j == 0 else drng.uniform(0.2, 0.7) * ru)
+                    rj = ru * (1.0 if j == 0 else drng.uniform(0.3, 0.7))
+                    dj = np.hypot(yy - cy - off * np.sin(a), xx - cx - off * np.cos(a))
+                    umb = np.maximum(umb, 1 / (1 + np.exp((dj - rj * rough) / 1.5)))
+                pen_level = drng.uniform(0.55, 0.88)
+                umb_level = pen_level * drng.uniform(0.3, 0.75)
+                fibrils = 1 + drng.uniform(0.04, 0.15) * np.sin(theta * drng.integers(40, 90)
+                                                                 + 2 * _smooth_noise(drng, shape, 10))
+                img = img * (1 - pen * (1 - pen_level * fibrils)) * (1 - umb * (1 - umb_level / pen_level))
+        elif label == "sunspots":
             for k in range(rng.integers(1, 3)):
                 cy, cx = rng.uniform(0.3, 0.7, 2) * n if k == 0 else rng.uniform(0.15, 0.85, 2) * n
                 ru = rng.uniform(0.05, 0.09) * n * (1.0 if k == 0 else 0.6)
@@ -177,8 +241,11 @@ class SOTGenerator(SyntheticGenerator):
             # body FWHM ≈ 1.67·width = 28–56 px = 4.5–9 arcsec, as quiescent H-alpha filaments (5–15")
             width = rng.uniform(0.03, 0.06) * n
             ragged = 1 + 0.5 * _smooth_noise(rng, shape, 12)
+            depth = rng.uniform(0.45, 0.6)
+            if dr:  # fainter and narrower filaments too (class overlap with the quiet Sun)
+                width, depth = width * drng.uniform(0.4, 1.0), drng.uniform(0.2, 0.6)
             body = np.exp(-(d / (width * np.clip(ragged, 0.3, None))) ** 2)
-            img = img * (1 - rng.uniform(0.45, 0.6) * body)
+            img = img * (1 - depth * body)
             barbs = []
             for _ in range(rng.integers(2, 5)):  # barbs: short dark side branches (one distance map for all)
                 j = rng.integers(20, 380)
@@ -193,7 +260,8 @@ class SOTGenerator(SyntheticGenerator):
             d = _distance_to(ribbons, shape)
             w = rng.uniform(0.008, 0.018) * n
             knots = 1 + 0.6 * np.clip(_smooth_noise(rng, shape, 8), 0, None)
-            img = img + rng.uniform(1.2, 1.8) * knots * np.exp(-(d / w) ** 2)
+            amp = rng.uniform(1.2, 1.8) * (drng.uniform(0.3, 1.0) if dr else 1.0)  # dr: weaker ribbons too
+            img = img + amp * knots * np.exp(-(d / w) ** 2)
             img = img + 0.25 * np.exp(-(d / sep) ** 2)  # plage brightening around the ribbons
         elif label == "prominences":
             angle = rng.uniform(0, 2 * np.pi)
@@ -239,10 +307,16 @@ class SOTGenerator(SyntheticGenerator):
         img = scene[oy:oy + self.size, ox:ox + self.size]
         rng = self.rng(index)
         level = 500.0 * (1 + 0.03 * rng.standard_normal())    # seeing/transparency changes the level
+        if self.domain_randomisation:
+            img, level, noise, ccd = self._observe(img, seq, int(index), level)
+        else:
+            noise, ccd = 0.6, 0.01
         counts = level * img
-        counts = counts + rng.normal(0, 1, counts.shape) * np.sqrt(np.maximum(counts, 1.0)) * 0.6 + 2.0
+        counts = counts + rng.normal(0, 1, counts.shape) * np.sqrt(np.maximum(counts, 1.0)) * noise + 2.0
         # a faint, fixed CCD pattern: this is Level 0, no flat field
-        counts *= 1 + 0.01 * np.sin(np.arange(self.size) * 0.7)[None, :]
+        counts *= 1 + ccd * np.sin(np.arange(self.size) * 0.7)[None, :]
+        if self.domain_randomisation:
+            counts = self._bad_pixels(counts, int(index))
         data = np.clip(np.round(counts), 1, 4095).astype(">i2")
         missing = bool(rng.uniform() < self.missing_block_fraction)
         if missing:
@@ -263,6 +337,44 @@ class SOTGenerator(SyntheticGenerator):
             "ORIGIN": "solarcnn synthetic", "SYNTHETI": True, "SEQ_ID": seq, "SEQ_POS": frame,
         }
         return Sample(data=data, label=label, meta=header, extra={"missing_block": missing})
+
+    def _observe(self, img, seq: int, index: int, level: float):
+        """Domain randomisation of one frame's observing conditions: seeing, exposure, noise, gradient, dust.
+
+        Returns ``(image, level [DN], noise factor, CCD-pattern amplitude)``.
+        """
+        from scipy import ndimage
+
+        srng = np.random.default_rng([self.seed, seq, 5])     # the sequence's conditions
+        frng = np.random.default_rng([self.seed, index, 6])   # this frame's
+        seeing = max(0.0, srng.uniform(0.0, 3.0) + frng.normal(0, 0.4))   # Gaussian blur sigma [px]
+        if seeing > 0.05:
+            img = ndimage.gaussian_filter(img, seeing, mode="reflect")
+        n = img.shape[0]
+        yy, xx = np.mgrid[0:n, 0:n] / n - 0.5
+        a = srng.uniform(0, 2 * np.pi)
+        ramp = srng.uniform(0.0, 0.2) * (xx * np.cos(a) + yy * np.sin(a))      # limb darkening across the field
+        vignette = srng.uniform(0.0, 0.15) * (xx ** 2 + yy ** 2)
+        img = img * (1 + ramp - vignette)
+        for _ in range(int(srng.integers(0, 4))):   # dust on the optics: faint dark rings, fixed in the sequence
+            y0, x0 = srng.uniform(0, n, 2)
+            rr, w = srng.uniform(4, 14), srng.uniform(1.0, 3.0)
+            img = img * (1 - srng.uniform(0.02, 0.06) * np.exp(-((np.hypot(yy * n + n / 2 - y0, xx * n + n / 2 - x0)
+                                                                    - rr) / w) ** 2))
+        level = float(np.exp(srng.uniform(np.log(150.0), np.log(1500.0)))) * level / 500.0
+        return img, level, float(srng.uniform(0.3, 3.0)), float(srng.uniform(0.0, 0.03))
+
+    def _bad_pixels(self, counts, index: int):
+        """Domain randomisation: a few hot or cold pixels in half the frames (they move the byte-scaling)."""
+        frng = np.random.default_rng([self.seed, index, 7])
+        if frng.uniform() < 0.5:
+            k = int(frng.integers(1, 8))
+            iy, ix = frng.integers(0, self.size, (2, k))
+            med = float(np.median(counts))
+            counts = counts.copy()
+            counts[iy, ix] = med * np.where(frng.uniform(size=k) < 0.5, frng.uniform(0.1, 0.5, k),
+                                            frng.uniform(1.5, 2.5, k))
+        return counts
 
     def save(self, sample: Sample, path: Path) -> Path:
         """Write the real files' layout: HDU0 the image, HDU1 a 560-byte ``XTENSION='DUMP'`` extension.
