@@ -114,8 +114,8 @@ def plot_recall_heatmap(ax, bins: dict, *, title: str = "Recall of flaring insta
     rec = bins["recall"]
     finite = rec[np.isfinite(rec)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if vmin == vmax:
-        vmin, vmax = vmin - 0.5, vmax + 0.5
+    if vmin == vmax:   # one value everywhere: show it on the whole recall scale, never below 0
+        vmin, vmax = 0.0, 1.0
     im = ax.imshow(np.ma.masked_invalid(rec), origin="lower", cmap="Blues", vmin=vmin, vmax=vmax,
                    extent=(-90, 90, -35, 35), aspect="auto", interpolation="nearest")
     miss = (bins["tp"] == 0) & (bins["fn"] > 0)
