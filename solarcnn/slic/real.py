@@ -15,8 +15,9 @@ they show:
   frame shows granulation as fine texture;
 - ``bbso_filaments``: windows of the real BBSO H-alpha full-disk image centred
   on its darkest elongated structures (the image's filaments, found by a
-  threshold on the limb-flattened disk) → ``filaments``; and windows fully on
-  the disk far from any of them → ``quiet``.
+  threshold on the limb-flattened disk) → ``filaments``; and ``bbso_quiet``:
+  windows on the disk far from any of them and from bright plage → ``quiet``.
+  A 96-px window spans 218″ at 2.27″/px, about 2.7 times an SOT frame's field.
 
 The SOT frames are photospheric (Fe I), not H-alpha like Slic's training
 data; a sunspot looks alike in both, which is why they are a fair test of the
@@ -124,9 +125,9 @@ def bbso_windows(window: int = 96, n_each: int = 6):
 
     Filament pixels: on the disk (inside 0.9 of the radius), darker than the disk's median by more than
     4 robust standard deviations (MAD) after a median filter of 5 px, in connected regions of at least
-    40 px. Filament windows are centred on the `n_each` largest regions; quiet windows are the `n_each`
-    windows fully inside the disk with the fewest filament pixels (none within the window), spread over
-    the disk.
+    40 px. Filament windows are centred on the `n_each` largest regions. Quiet windows lie inside 0.85 of
+    the radius with no filament pixel within half a window and no plage pixel (brighter than the median by
+    more than 6 MAD) in them; `n_each` of them, spread over the disk.
 
     Returns:
         ``(filament_windows, filament_names, quiet_windows, quiet_names)``.
@@ -164,7 +165,8 @@ def bbso_windows(window: int = 96, n_each: int = 6):
         fil.append(img[y0:y0 + window, x0:x0 + window])
         fil_names.append(f"bbso_halpha[y={cy},x={cx}] filament ({int(sizes[k])} px)")
     quiet, quiet_names = [], []
-    near = ndimage.binary_dilation(dark, iterations=half // 2)
+    bright = inner & (sm > med + 6 * mad)   # plage: not quiet Sun either
+    near = ndimage.binary_dilation(dark, iterations=half // 2) | bright
     for y0 in range(0, img.shape[0] - window + 1, half):
         for x0 in range(0, img.shape[1] - window + 1, half):
             if r[y0:y0 + window, x0:x0 + window].max() >= 0.85 or near[y0:y0 + window, x0:x0 + window].any():
