@@ -7,6 +7,7 @@ ribbons, prominences, quiet Sun or sunspots. Modules:
 - `data`      the synthetic SOT-like data set (`solarcnn.synthetic` ``sot``), built in a work folder on demand
 - `archive`   the real data layouts (class folders of FITS files, the original's prepared npz files)
 - `classify`  using a trained model: classify files, traverse a data set, map a full-disk image
+- `real`      sim-to-real: a model trained on synthetic frames measured on real SOT, DKIST and BBSO images
 - `cli`       ``solarcnn classify FILES... --model PATH``
 
 Model: `solarcnn.models.build_slic`. Specification: ``reference/slic.md``.

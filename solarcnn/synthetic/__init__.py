@@ -7,7 +7,8 @@ registry builds derived sets with them through `solarcnn.data.use_generators` (s
 Generators (each registered under a short name, ``solarcnn.synthetic.get(name)``), module by module:
 
 - `example`      ``sunspot_disk``: full-disk continuum image with limb darkening and sunspots (notebook 00)
-- `sot`          ``sot``: Hinode/SOT-like H-alpha frames of the five Slic classes (notebooks 01-02)
+- `sot`          ``sot``: Hinode/SOT-like H-alpha frames of the five Slic classes (notebooks 01-02);
+  ``domain_randomisation=True`` for the randomised frames that transfer to real ones (02's tiny profile)
 - `allsky`       ``allsky_ir``: long-wave infrared all-sky camera frames, CIRRUS (notebooks 03, 04, 07)
 - `cam5`         ``cam5``: CAM5-like climate fields with TC/AR labels, DeepCAM HDF5 (notebook 05)
 - `magnetogram`  ``magnetogram``: HMI-like full-disk magnetograms (FITS/JP2) and a GOES flare list (notebook 06)
