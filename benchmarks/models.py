@@ -13,9 +13,10 @@ batch and dtype, and times:
 Both sides get the same random batch shape; the first ``warmup`` steps (which include
 tracing/compilation) are timed separately and excluded from the steady-state median.
 
-`run_pair` (what ``python -m benchmarks`` runs for every model, backend and precision) builds both sides
-in **one** process and alternates short blocks of Keras and PyTorch steps (`interleave`), so the two sides
-of each pair see the same load and clock; it reports each side's median samples/s and the median and
+`run_pair` (what ``python -m benchmarks`` runs for every model, backend and precision) builds the Keras
+side in its process and the PyTorch reference in a child process (`TorchSide`: in one process the two
+runtimes slowed each other), and alternates short blocks of Keras and PyTorch steps (`interleave`), so the
+two sides of each pair see the same load and clock; it reports each side's median samples/s and the median and
 spread (quartiles, range) of the per-pair ratios. Precision ``bfloat16`` is Keras' ``mixed_bfloat16``
 policy against ``torch.autocast(dtype=torch.bfloat16)`` on the same device. `run_keras` / `run_torch`
 time one side alone (``--no-reference``).
@@ -259,7 +260,7 @@ def prepare_torch(name: str, size: str, *, mixed_precision: bool = False, batch:
         sync()
 
     meta = dict(side="torch", backend="torch-reference", torch_version=torch.__version__,
-                torch_threads=torch.get_num_threads(),
+                torch_threads=torch.get_num_threads(), pid=os.getpid(),
                 dtype_policy="bfloat16 autocast" if mixed_precision else "float32",
                 device=str(dev) if dev.type == "cpu" else f"cuda:{torch.cuda.get_device_name(0)}",
                 torch_counted_train_flops_per_sample=flops["train"],
@@ -300,10 +301,12 @@ def ratio_stats(ratios) -> dict:
 
 
 def interleave(keras_fn, torch_fn, *, pairs: int, block: int, pause_s: float = 0.2, clock=time.perf_counter,
-               sleep=time.sleep) -> dict:
+               sleep=time.sleep, torch_block=None) -> dict:
     """Time `pairs` pairs of short blocks (`block` calls each) of `keras_fn` and `torch_fn`, alternating which
     side goes first in each pair (K-T, T-K, ...), so a change of machine load or clock hits both sides of a
     pair. Between blocks the process sleeps `pause_s` (the other framework's worker threads stop spinning).
+    ``torch_block(n) -> seconds`` replaces `torch_fn` when the reference runs elsewhere and times its own
+    block of n calls (`TorchSide.run`).
 
     Returns per-block seconds per call of each side and the per-pair ratios ``torch time / keras time``
     (> 1: Keras faster) with `ratio_stats`."""
@@ -318,22 +321,106 @@ def interleave(keras_fn, torch_fn, *, pairs: int, block: int, pause_s: float = 0
             fn()
         return (clock() - s) / block
 
+    def timed_torch():
+        if torch_block is None:
+            return timed(torch_fn)
+        sleep(pause_s)
+        return torch_block(block) / block
+
     for i in range(pairs):
         if i % 2 == 0:
-            k, t = timed(keras_fn), timed(torch_fn)
+            k, t = timed(keras_fn), timed_torch()
         else:
-            t, k = timed(torch_fn), timed(keras_fn)
+            t, k = timed_torch(), timed(keras_fn)
         k_times.append(k)
         t_times.append(t)
     return {"keras_step_s": k_times, "torch_step_s": t_times,
             "ratio": ratio_stats(t / k for k, t in zip(k_times, t_times))}
 
 
+def _torch_side_server(conn, name, size, mixed_precision, batch) -> None:
+    """Child process of `TorchSide`: build the PyTorch reference, then run the steps the parent asks for.
+
+    Protocol (one message each way per call): ``("train" | "infer", n)`` runs n steps and answers the
+    seconds they took (timed here, so the pipe's latency is not counted); ``("meta", 0)`` answers the
+    reference's description; ``("quit", 0)`` ends."""
+    try:
+        t = prepare_torch(name, size, mixed_precision=mixed_precision, batch=batch)
+        conn.send(("ready", None))
+    except BaseException as exc:                    # reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        cmd, n = conn.recv()
+        if cmd == "quit":
+            return
+        if cmd == "meta":
+            conn.send(({k: t[k] for k in ("cfg", "trainable", "fwd_flops", "meta")}, None))
+            continue
+        fn = t[f"{cmd}_step"]
+        s = time.perf_counter()
+        for _ in range(n):
+            fn()
+        conn.send((time.perf_counter() - s, None))
+
+
+class TorchSide:
+    """The PyTorch reference in a process of its own, driven step by step from the Keras process.
+
+    Why: with TensorFlow and PyTorch in one process, alternating their steps slowed the PyTorch
+    steps several-fold on the 2-core Intel (AMX) CI machine (flare ResNet34 quick, float32: 2.3-5.0 s
+    per training step in alternation against 0.37 s alone); the two runtimes' thread pools and oneDNN
+    states interfere. Two processes that take turns keep the interleaving (same load, same clock for
+    both sides of a pair) without that interference: the idle side waits in a blocking pipe read.
+    """
+
+    def __init__(self, name, size, *, mixed_precision=False, batch=None, timeout: float = 900):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_torch_side_server, args=(child, name, size, mixed_precision, batch),
+                                 daemon=True)
+        self._proc.start()
+        self._timeout = timeout
+        status, detail = self._recv()
+        if status != "ready":
+            self.close()
+            raise RuntimeError(f"the PyTorch reference of {name!r} failed to build: {detail}")
+        info, _ = self._ask("meta", 0)
+        self.cfg, self.trainable, self.fwd_flops, self.meta = (info[k] for k in ("cfg", "trainable", "fwd_flops",
+                                                                                 "meta"))
+
+    def _recv(self):
+        if not self._conn.poll(self._timeout):
+            self.close()
+            raise TimeoutError(f"the PyTorch reference process did not answer within {self._timeout} s")
+        return self._conn.recv()
+
+    def _ask(self, cmd, n):
+        self._conn.send((cmd, n))
+        return self._recv()
+
+    def run(self, phase: str, n: int) -> float:
+        """Seconds that `n` steps of `phase` (``"train"`` / ``"infer"``) took in the reference process."""
+        return self._ask(phase, n)[0]
+
+    def close(self) -> None:
+        try:
+            self._conn.send(("quit", 0))
+        except (OSError, EOFError, BrokenPipeError):
+            pass
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+
+
 def run_pair(name: str, size: str, *, precision: str = "float32", pairs: int = 7, block: int = 2, warmup: int = 2,
              batch: int | None = None) -> dict:
-    """The package's Keras model (this process's ``KERAS_BACKEND``) against the PyTorch reference, in the same
-    process, in `precision` (``"float32"``; ``"bfloat16"``: Keras ``mixed_bfloat16`` against
-    ``torch.autocast(dtype=torch.bfloat16)``), training then inference, each by `interleave`.
+    """The package's Keras model (this process's ``KERAS_BACKEND``) against the PyTorch reference (a process
+    of its own, `TorchSide`), in `precision` (``"float32"``; ``"bfloat16"``: Keras ``mixed_bfloat16`` against
+    ``torch.autocast(dtype=torch.bfloat16)``), training then inference, each by `interleave`: the two
+    processes take turns, one block at a time.
 
     Both sides are built and warmed up (`warmup` calls each, compilation included, timed apart) before any
     timed block; the result holds each side's median samples/s and the per-pair ratio statistics."""
@@ -342,24 +429,38 @@ def run_pair(name: str, size: str, *, precision: str = "float32", pairs: int = 7
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; received {precision!r}")
     bf16 = precision == "bfloat16"
+    remote = TorchSide(name, size, mixed_precision=bf16, batch=batch)
+    try:
+        return _run_pair(name, size, precision, remote, pairs=pairs, block=block, warmup=warmup, batch=batch)
+    finally:
+        remote.close()
+
+
+def _run_pair(name, size, precision, remote, *, pairs, block, warmup, batch) -> dict:
+    import statistics as st
+
+    bf16 = precision == "bfloat16"
     k = prepare_keras(name, size, mixed_precision=bf16, batch=batch)
-    t = prepare_torch(name, size, mixed_precision=bf16, batch=batch)
+    t = {"cfg": remote.cfg, "trainable": remote.trainable, "fwd_flops": remote.fwd_flops, "meta": remote.meta,
+         "train_step": lambda: remote.run("train", 1), "infer_step": lambda: remote.run("infer", 1)}
     b = k["cfg"]["batch"]
     tm = t["meta"]
     out = {"model": name, "size": size, "precision": precision, "input_shape": list(k["cfg"]["input_shape"]),
            "batch": b, "pairs": pairs, "block": block, "warmup": warmup, **k["meta"],
            "torch_dtype_policy": tm["dtype_policy"], "torch_threads": tm["torch_threads"],
-           "torch_version": tm["torch_version"], "device": tm["device"], "trainable_params": k["trainable"],
+           "torch_version": tm["torch_version"], "device": tm["device"], "keras_pid": os.getpid(),
+           "torch_pid": tm["pid"], "trainable_params": k["trainable"],
            "torch_trainable_params": t["trainable"], "forward_flops_per_sample": k["fwd_flops"],
            "torch_forward_flops_per_sample": t["fwd_flops"]}
     for phase in ("train", "infer"):
         warm = {}
-        for side, fns in (("keras", k), ("torch", t)):
-            s0 = time.perf_counter()
-            for _ in range(warmup):
-                fns[f"{phase}_step"]()
-            warm[side] = time.perf_counter() - s0
-        res = interleave(k[f"{phase}_step"], t[f"{phase}_step"], pairs=pairs, block=block)
+        s0 = time.perf_counter()
+        for _ in range(warmup):
+            k[f"{phase}_step"]()
+        warm["keras"] = time.perf_counter() - s0
+        warm["torch"] = remote.run(phase, warmup)
+        res = interleave(k[f"{phase}_step"], None, pairs=pairs, block=block,
+                         torch_block=lambda n, phase=phase: remote.run(phase, n))
         out[phase] = {**res, "warmup_s": warm}
         out[f"{phase}_samples_per_s"] = b / st.median(res["keras_step_s"])
         out[f"torch_{phase}_samples_per_s"] = b / st.median(res["torch_step_s"])

@@ -241,6 +241,11 @@ def test_interleave_alternates_sides_and_pairs_their_times():
     assert res["ratio"]["ratios"] == [2.0, 3.0, 4.0] and res["ratio"]["median"] == 3.0
     with pytest.raises(ValueError, match="received pairs=0"):
         interleave(keras_fn, torch_fn, pairs=0, block=1)
+    # the reference in another process times its own block of n calls (TorchSide.run): one call per block
+    blocks = []
+    res = interleave(keras_fn, None, pairs=2, block=3, clock=lambda: now[0], sleep=lambda s: None,
+                     torch_block=lambda n: blocks.append(n) or 6.0 * n)
+    assert blocks == [3, 3] and res["torch_step_s"] == [6.0, 6.0] and res["ratio"]["ratios"] == [6.0, 6.0]
 
 
 def test_data_pairs_alternate_and_give_ratio_stats():
@@ -298,6 +303,7 @@ def test_interleaved_pair_through_the_worker_tiny(precision, tmp_path):
     assert r["dtype_policy"] == ("mixed_bfloat16" if precision == "bfloat16" else "float32")
     assert r["torch_dtype_policy"] == ("bfloat16 autocast" if precision == "bfloat16" else "float32")
     assert r["trainable_params"] == r["torch_trainable_params"] == 2_103_297
+    assert r["torch_pid"] != r["keras_pid"], "the PyTorch reference runs in a process of its own (TorchSide)"
     for phase in ("train", "infer"):
         assert len(r[phase]["keras_step_s"]) == len(r[phase]["torch_step_s"]) == 2
         assert r[phase]["ratio"]["n"] == 2 and r[phase]["ratio"]["min"] <= r[phase]["ratio"]["median"]
