@@ -59,3 +59,25 @@ def test_student_edition_of_the_executed_notebooks_holds_no_solution(test_run_di
         student = json.loads((src / f"{name}.ipynb").read_text(encoding="utf-8"))
         assert editions.solution_leaks(student, executed) == [], name
         assert any("exercise-stub" in c["metadata"].get("tags", []) for c in student["cells"]), name
+
+
+@pytest.mark.after_notebooks
+def test_every_lesson_headline_has_an_interval_and_a_baseline(test_run_dir, executed_notebooks):
+    """Issue 15 items 2-3: the headline metric of every lesson that trains or measures something (01-07; 00 only
+    checks files) is recorded with its interval and its baseline on the same samples."""
+    from solarcnn.results import headline_metric
+
+    if not executed_notebooks:
+        pytest.skip("the notebooks were not part of this session; run tools/test.sh (pytest tests notebooks ...)")
+    missing = {}
+    for path in list_notebooks():
+        if path.stem.startswith("00_"):
+            continue
+        metrics = json.loads((test_run_dir / "metrics" / f"{path.stem}.json").read_text())
+        name, entry = headline_metric(metrics)
+        lacks = [k for k in (f"{name}_ci_low", f"{name}_ci_high", f"baseline_{name}") if k not in metrics]
+        if lacks:
+            missing[path.stem] = lacks
+        else:
+            assert metrics[f"{name}_ci_low"]["value"] <= metrics[f"{name}_ci_high"]["value"], path.stem
+    assert not missing, f"headline metrics without interval or baseline: {missing}"
