@@ -424,8 +424,6 @@ def run_pair(name: str, size: str, *, precision: str = "float32", pairs: int = 7
 
     Both sides are built and warmed up (`warmup` calls each, compilation included, timed apart) before any
     timed block; the result holds each side's median samples/s and the per-pair ratio statistics."""
-    import statistics as st
-
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; received {precision!r}")
     bf16 = precision == "bfloat16"

@@ -172,3 +172,27 @@ def test_read_hdus_is_one_reader_for_plain_and_other_files(tmp_path):
         assert len(read_hdus(path, max_hdus=1)) == 1
     with pytest.raises(DataFileError, match="x.fits"):
         read_hdus(tmp_path / "missing" / "x.fits")
+
+
+def test_gunzip_is_isal_with_the_same_bytes_as_zlib_and_falls_back(tmp_path, monkeypatch):
+    """io.fastfits.gunzip uses ISA-L (a dependency) and gives zlib's bytes; without isal it is zlib; corrupt data
+    is a zlib.error either way, which file_bytes turns into a DataFileError naming the file."""
+    import gzip
+    import zlib
+
+    import isal  # noqa: F401  a declared dependency (pyproject): missing, this test fails
+
+    assert fastfits._inflate_lib is not zlib
+    payload = np.random.default_rng(0).integers(0, 60, 300_000, dtype=np.uint8).tobytes()
+    packed = gzip.compress(payload)
+    assert fastfits.gunzip(packed) == zlib.decompress(packed, 31) == payload
+    with pytest.raises(zlib.error):
+        fastfits.gunzip(packed[:1000])
+    bad = tmp_path / "cut.fits.gz"
+    bad.write_bytes(packed[:1000])
+    with pytest.raises(DataFileError, match=r"cut\.fits\.gz.*corrupt or truncated gzip"):
+        fastfits.file_bytes(bad)
+    monkeypatch.setattr(fastfits, "_inflate_lib", zlib)
+    assert fastfits.gunzip(packed) == payload
+    with pytest.raises(zlib.error):
+        fastfits.gunzip(packed[:1000])

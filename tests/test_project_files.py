@@ -7,7 +7,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names of PyPI packages whose names differ
-CONDA_NAME = {"matplotlib": "matplotlib-base", "build": "python-build"}
+CONDA_NAME = {"matplotlib": "matplotlib-base", "build": "python-build", "isal": "python-isal"}
 
 
 def _req(spec: str):
