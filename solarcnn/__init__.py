@@ -44,5 +44,5 @@ def __getattr__(name: str):
         return exercises
     raise AttributeError(f"module 'solarcnn' has no attribute {name!r}")
 
-__all__ = ["setup", "record", "say", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError", "ChecksumError",
-           "ManifestError", "ParameterError"]
+__all__ = ["setup", "record", "say", "profile", "work_dir", "__version__", "SolarCNNError", "DataFileError",
+           "ChecksumError", "ManifestError", "ParameterError"]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ...errors import DataFileError
 from .. import editions
-from ._base import (ASSET_SUFFIXES, NOTEBOOK_RE, RESULTS_HEADER, RESULTS_HEADER_V1, WIDGET_MIME, BookError, _run, book_sources,
-                    checkout)
+from ._base import (ASSET_SUFFIXES, NOTEBOOK_RE, RESULTS_HEADER, RESULTS_HEADER_V1, WIDGET_MIME, BookError, _run,
+                    book_sources, checkout)
 from .env import BookEnv, ensure_env
 
 
