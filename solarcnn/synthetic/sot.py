@@ -40,10 +40,19 @@ random position (also near the frame edge), size, penumbra width and
 darkness, with one to four umbral cores and a rougher outline; small pores
 (dark dots without penumbra) in any on-disk class; fainter or narrower
 filaments and weaker flare ribbons (class overlap). Per frame: seeing blur,
-a random exposure level (150…1500 DN), noise 0.3…3 times the plain level, a
+a random exposure level (150…1500 DN), a photon-noise factor of 0.3…3 (plain: 0.6), a
 large-scale brightness gradient (limb darkening, vignetting), a CCD pattern
 of random strength, dust shadows and a few hot or cold pixels (which move the
 per-image byte-scaling, as one cold pixel does in a real SOT frame).
+
+Measured with notebook 02's tiny recipe (2026-12-01, data seed 0): trained on
+randomised frames, the network labels all 18 real SOT sunspot frames
+``sunspots`` at training seeds 42, 0 and 1 (TF bf16), and at seed 42 in
+float32 under TF and JAX; its held-out synthetic accuracy is 0.76…0.92, where
+the plain frames give 0.96…1.00 (seeds 42, 0, 1). Trained on plain frames it
+also labelled the 18 frames ``sunspots`` in those runs. The cost: windows of
+the real BBSO H-alpha image centred on filaments go to ``sunspots`` more often
+(`solarcnn.slic.real`).
 """
 from __future__ import annotations
 
