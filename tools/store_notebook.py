@@ -46,7 +46,8 @@ def clean(nb):
     nb.cells = cells
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    # the course's named kernel (tests/test_notebook_structure.py::test_house_rules; solarcnn.course.runner)
+    nb.metadata["kernelspec"] = {"display_name": "Python (solarcnn)", "language": "python", "name": "solarcnn"}
     return nb
 
 
