@@ -138,9 +138,9 @@ def one_cycle(step: int, total_steps: int, max_lr: float, *, pct_start: float = 
 class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
     """`one_cycle`'s learning rate as a Keras schedule (no momentum cycling), for any optimizer.
 
-    Computed inside the train step from the optimizer's step count, so it works on every backend (a
-    callback that assigns the rate before each batch, as `OneCycleScheduler`, is re-read by the JAX
-    trainer only where the state is synchronised). Steps past ``total_steps - 1`` keep the last rate.
+    Computed inside the train step from the optimizer's step count (no callback needed, the optimizer
+    saves and restores it with its config), on every backend. Steps past ``total_steps - 1`` keep the
+    last rate.
 
     Args:
         total_steps: T, the number of optimizer steps of the whole training (epochs x steps per epoch), >= 2.
