@@ -339,7 +339,8 @@ def _check_02_2(val_accuracy, model, data):
 # ---------------------------------------------------------------------------------------------------------------
 
 @_exercise("03.1", "Reproduce the normalisation bug",
-           {"accuracy": "test accuracy after cfg.epochs epochs on the buggy inputs", "model": "the model trained on them"},
+           {"accuracy": "test accuracy after cfg.epochs epochs on the buggy inputs",
+            "model": "the model trained on them"},
            {"x_test": "the test frames with the buggy normalisation", "y_test": "their labels"})
 def _check_03_1(accuracy, model, x_test, y_test):
     x, y = np.asarray(x_test), np.asarray(y_test).astype(int)
