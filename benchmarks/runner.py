@@ -153,7 +153,7 @@ def run(args) -> dict:
                     if args.no_reference:     # Keras alone
                         _log(f"{name}: Keras/{be} {precision}")
                         item = {**base, "kind": "keras", "mixed_precision": precision == "bfloat16"}
-                    else:                     # Keras and PyTorch interleaved in one process
+                    else:                     # Keras here, PyTorch in a child process, interleaved
                         _log(f"{name}: Keras/{be} and PyTorch, interleaved, {precision}")
                         item = {**base, "kind": "pair", "precision": precision, "pairs": pairs, "block": block}
                     report["models"] += _run_worker([item], {"KERAS_BACKEND": be}, args.timeout)
@@ -271,7 +271,7 @@ def to_markdown(report: dict) -> str:
              ""]
     pairs = [r for r in report["models"] if "pairs" in r]
     if pairs:
-        lines += ["## Models, interleaved: Keras and PyTorch in one process, alternating blocks", "",
+        lines += ["## Models, interleaved: Keras and PyTorch in two processes that take turns, one block at a time", "",
                   f"{report.get('pairs')} pairs of {report.get('block')}-step blocks per phase (order alternating "
                   "K-T, T-K); ratio = PyTorch step time / Keras step time per pair (> 1: Keras faster): median "
                   "[quartiles] (min–max). MFU against the peak of the run's precision.", "",
