@@ -270,6 +270,21 @@ def setup(seed: int | None = 42, *, notebook: str | None = None, mixed_precision
     return info
 
 
+def clear_session() -> None:
+    """``keras.backend.clear_session()`` that keeps the precision `setup` chose.
+
+    Keras' own ``clear_session`` also resets the global dtype policy to float32, so a notebook that clears
+    the session between models (to free memory, or to start each search trial alike) would silently train
+    the rest in float32 after ``setup(mixed_precision="auto")`` chose bf16 (notebooks 04 and 07 did, while
+    their metrics said bfloat16). This clears the session and sets the policy back.
+    """
+    import keras
+
+    policy = keras.config.dtype_policy()
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy(policy)
+
+
 def current_precision() -> str | None:
     """The precision `setup` chose (``"float32"`` or ``"bfloat16"``), None before `setup`."""
     return _STATE.get("precision")

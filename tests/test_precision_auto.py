@@ -83,3 +83,28 @@ def test_gpu_compute_capability_reads_nvidia_smi(monkeypatch):
 
     monkeypatch.setattr(runtime.subprocess, "run", missing)
     assert runtime.gpu_compute_capability() is None
+
+
+def test_clear_session_keeps_the_chosen_precision():
+    """Keras' clear_session resets the global dtype policy to float32; notebooks 04 and 07 cleared the session
+    between models and so trained in float32 after setup had chosen bf16. runtime.clear_session keeps it."""
+    import keras
+
+    solarcnn.setup(seed=0, mixed_precision="bfloat16", verbose=False)
+    solarcnn.runtime.clear_session()
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    keras.backend.clear_session()                  # the reason for the helper: Keras' own resets the policy
+    assert keras.config.dtype_policy().name == "float32"
+    solarcnn.setup(seed=0, mixed_precision="float32", verbose=False)
+    solarcnn.runtime.clear_session()
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_no_notebook_or_track_calls_keras_clear_session_directly():
+    """Every session clear in the course keeps the precision (runtime.clear_session)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [str(p.relative_to(root)) for p in [*root.glob("notebooks/*.ipynb"), *root.glob("solarcnn/**/*.py")]
+                 if "keras.backend.clear_session()" in p.read_text(encoding="utf-8") and p.name != "runtime.py"]
+    assert not offenders, f"use solarcnn.runtime.clear_session() (keeps the precision policy): {offenders}"

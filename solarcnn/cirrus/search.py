@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import clear_session
 from ..utils import block_mean
 
 KINDS = ("log_float", "float", "int", "categorical")
@@ -510,7 +511,7 @@ def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, b
 
     def objective(trial) -> float:
         config = space.suggest(trial)
-        keras.backend.clear_session()
+        clear_session()                      # keeps the precision policy (Keras' own resets it to float32)
         t0 = time.perf_counter()
         try:
             model, hist = train_unet(config, data, epochs=epochs, batch_size=batch_size, seed=seed,
