@@ -502,8 +502,6 @@ def make_objective(space: SearchSpace, data: SegmentationData, *, epochs: int, b
     Each trial starts from a cleared Keras session and the same seed. It stores ``n_params``, ``epochs_run``
     and ``seconds`` as user attributes. A pruned trial leaves its reported curve in the study.
     """
-    import keras
-
     if int(epochs) < 1:
         raise ValueError(f"make_objective: epochs must be >= 1; Received: epochs={epochs!r}")
     if score not in ("last", "max"):
