@@ -81,7 +81,8 @@ def build_cirrus_unet(input_shape=(128, 160, 1), *, channels=(64, 128, 256), dro
         if dropout > 0:
             x = layers.Dropout(dropout, name=f"{name}_dec{i}_dropout")(x)
         x = layers.Conv2D(n, 3, padding="same", activation="elu", name=f"{name}_dec{i}_conv")(x)
-    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name=f"{name}_head")(x)
+    # the head computes and returns float32 under a mixed policy (Keras' advice: a stable loss, NumPy-ready output)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -132,7 +133,7 @@ def build_double_conv_unet(input_shape=(128, 160, 1), *, channels=(64, 128, 256,
             x = layers.Dropout(dropout, name=f"{name}_up{i}_dropout")(x)
         x = _double_conv(x, n, f"{name}_up{i}")
     outputs = layers.Conv2D(1, 3, padding="same", kernel_initializer=keras.initializers.LecunNormal(),
-                            name=f"{name}_head")(x)
+                            dtype="float32", name=f"{name}_head")(x)     # float32 logits under bf16
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -57,7 +57,8 @@ def build_cloudsegnet(input_shape=(300, 300, 3), *, pad_to_fit: bool = False,
     for i, (n, pad) in enumerate(((8, "same"), (8, "same"), (16, "valid")), start=1):
         x = layers.Conv2D(n, 3, padding=pad, activation="relu", name=f"{name}_dec{i}_conv")(x)
         x = layers.UpSampling2D(2, name=f"{name}_dec{i}_up")(x)
-    x = layers.Conv2D(1, 5, padding="same", activation="sigmoid", name=f"{name}_head")(x)
+    x = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32",   # float32 out under bf16
+                      name=f"{name}_head")(x)
     if ph or pw:
         x = layers.Cropping2D(((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), name=f"{name}_crop")(x)
     return keras.Model(inputs, x, name=name)
