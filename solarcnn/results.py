@@ -59,7 +59,8 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
         headline: this is the notebook's headline metric, the one ``solarcnn run`` prints beside the
             notebook's time (without any, the first metric the notebook recorded is its headline).
         ci: ``(low, high)``, the metric's uncertainty interval (``low <= value <= high`` is not required:
-            a bootstrap interval need not contain the point estimate, but ``low <= high`` is).
+            a bootstrap interval need not contain the point estimate, but ``low <= high`` is; ``(nan, nan)``
+            records that no interval could be computed, as `bootstrap_ci` returns for too small a set).
         baseline: the baseline's score on the same samples (a number).
     """
     if not isinstance(name, str) or not name:
@@ -69,7 +70,7 @@ def record(name: str, value, *, unit: str = "", description: str = "", notebook:
             low, high = (float(_clean(c)) for c in ci)
         except (TypeError, ValueError):
             raise ValueError(f"solarcnn.record: ci must be a pair (low, high) of numbers; received {ci!r}") from None
-        if not low <= high:
+        if not (low <= high or (math.isnan(low) and math.isnan(high))):   # (nan, nan): no interval could be made
             raise ValueError(f"solarcnn.record: ci must have low <= high; received {ci!r}")
         record(f"{name}_ci_low", low, unit=unit, description=f"lower end of the interval of {name}",
                notebook=notebook, verbose=False)

@@ -139,6 +139,20 @@ def test_bootstrap_interval_contains_the_estimate_and_resamples_groups():
     assert gh - gl > 3 * (sh - sl)
     with pytest.raises(ValueError, match="y_true has 3 samples, y_pred 2"):
         bootstrap_ci(acc, [1, 0, 1], [1, 0])
+    # too small a set is reported, not fatal: one group -> single samples (warned); metric mostly undefined -> nan
+    with pytest.warns(RuntimeWarning, match="all samples are in one group"):
+        _, ol, oh = bootstrap_ci(acc, y, pred, groups=np.zeros(200, int), n_boot=200)
+    assert ol < oh
+
+    def needs_both_classes(t, p):           # undefined unless a resample starts with class 0 (~5/6 are not)
+        if t[0] != 0:
+            raise ValueError("starts with class 1")
+        return float(np.mean(t == p))
+
+    with pytest.warns(RuntimeWarning, match=r"undefined on \d+ of 200 resamples.*\(nan, nan\)"):
+        v, nl, nh = bootstrap_ci(needs_both_classes, np.array([0, 1, 1, 1, 1, 1]), np.ones(6), n_boot=200)
+    assert v == pytest.approx(5 / 6) and np.isnan(nl) and np.isnan(nh)
+    solarcnn.record("tiny_set_acc", v, notebook="nb_nan", ci=(nl, nh), verbose=False)   # (nan, nan) is recorded
     mean, lo, hi = seed_interval([0.8, 0.82, 0.78])
     assert lo < mean < hi and mean == pytest.approx(0.8)
     with pytest.raises(ValueError, match=r"at least 2 values; received \[0.8\]"):

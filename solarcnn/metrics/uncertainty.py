@@ -35,8 +35,13 @@ def bootstrap_ci(metric: Callable, y_true, y_pred, *, groups=None, n_boot: int =
         seed: seed of the resampling (the interval is repeatable).
 
     Replicates on which the metric is undefined (it raises or returns NaN, e.g. a resample with one
-    class only) are dropped; if more than half are, ``ValueError``.
+    class only) are dropped. Too small a test set is reported, not fatal (a user's own small folder must
+    still run the lesson): with fewer than 2 groups the samples are resampled one by one, with a
+    `RuntimeWarning` that the interval ignores their correlation and is too narrow; when the metric is
+    undefined on more than half of the resamples the interval is ``(nan, nan)``, with a `RuntimeWarning`.
     """
+    import warnings
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred):
         raise ValueError(f"bootstrap_ci: y_true has {len(y_true)} samples, y_pred {len(y_pred)}")
@@ -56,7 +61,9 @@ def bootstrap_ci(metric: Callable, y_true, y_pred, *, groups=None, n_boot: int =
             raise ValueError(f"bootstrap_ci: groups has {len(groups)} entries for {len(y_true)} samples")
         members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
         if len(members) < 2:
-            raise ValueError("bootstrap_ci: all samples are in one group; nothing to resample")
+            warnings.warn("bootstrap_ci: all samples are in one group; resampling single samples instead, so "
+                          "the interval ignores their correlation and is too narrow", RuntimeWarning, stacklevel=2)
+            members = [np.array([i]) for i in range(len(y_true))]
     scores = []
     for _ in range(int(n_boot)):
         pick = rng.integers(0, len(members), len(members))
@@ -68,8 +75,10 @@ def bootstrap_ci(metric: Callable, y_true, y_pred, *, groups=None, n_boot: int =
         if math.isfinite(s):
             scores.append(s)
     if len(scores) < int(n_boot) / 2:
-        raise ValueError(f"bootstrap_ci: the metric was undefined on {int(n_boot) - len(scores)} of {n_boot} "
-                         "resamples; the test set is too small or too unbalanced for a bootstrap")
+        warnings.warn(f"bootstrap_ci: the metric was undefined on {int(n_boot) - len(scores)} of {n_boot} "
+                      "resamples; the test set is too small or too unbalanced for a bootstrap: no interval "
+                      "(nan, nan)", RuntimeWarning, stacklevel=2)
+        return value, float("nan"), float("nan")
     alpha = (1 - level) / 2
     low, high = np.quantile(scores, [alpha, 1 - alpha])
     return value, float(low), float(high)
