@@ -25,6 +25,20 @@ RUN_DIR = Path(os.environ.get("SOLARCNN_TEST_RUN_DIR", ROOT / "runs" / "test"))
 _cells: dict[str, dict] = {}       # notebook path -> {"nb": parent.nb, "outs": {cell_num: outputs}, "t": seconds}
 
 
+@pytest.fixture(autouse=True)
+def _float32_policy_after_each_test():
+    """A test that sets a mixed dtype policy (the benchmark worker run in-process, setup(mixed_precision=...))
+    must not leak it into the next: Keras' policy is global, and `solarcnn.runtime.clear_session` keeps it."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.config.dtype_policy().name != "float32":
+            keras.config.set_dtype_policy("float32")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "after_notebooks: runs after the notebooks (uses their executed copies)")
     mirror = ROOT.parent / "shared" / "data"
