@@ -224,25 +224,16 @@ def write_table(rows: list[dict], folder: str | os.PathLike, *, header: str = ""
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     by_key = {(r["notebook"], r["metric"]): r["value"] for r in rows}
-    companions = {(r["notebook"], r["metric"]) for r in rows
-                  if r["metric"].endswith(("_ci_low", "_ci_high")) or r["metric"].startswith("baseline_")}
-
-    def companion(nb, metric, kind):
-        """The row's interval or baseline, if recorded, and whether it belongs to a metric in the table."""
-        keys = {"low": (nb, f"{metric}_ci_low"), "high": (nb, f"{metric}_ci_high"),
-                "baseline": (nb, f"baseline_{metric}")}
-        return by_key.get(keys[kind])
-
     for r in rows:
         nb, metric = r["notebook"], r["metric"]
         base = (metric[:-len("_ci_low")] if metric.endswith("_ci_low") else
                 metric[:-len("_ci_high")] if metric.endswith("_ci_high") else
                 metric[len("baseline_"):] if metric.startswith("baseline_") else None)
-        if (nb, metric) in companions and base is not None and (nb, base) in by_key:
-            continue                      # shown in its metric's row
-        low, high = companion(nb, metric, "low"), companion(nb, metric, "high")
+        if base is not None and (nb, base) in by_key:
+            continue                      # an interval end or a baseline: shown in its metric's row
+        low, high = by_key.get((nb, f"{metric}_ci_low")), by_key.get((nb, f"{metric}_ci_high"))
         interval = f"[{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
-        baseline = companion(nb, metric, "baseline")
+        baseline = by_key.get((nb, f"baseline_{metric}"))
         lines.append("| " + " | ".join(cell(c) for c in (nb, metric, fmt(r["value"]), interval,
                                                           "" if baseline is None else fmt(baseline),
                                                           r["unit"], r["description"])) + " |")
