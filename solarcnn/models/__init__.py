@@ -12,6 +12,9 @@ Imports are lazy so that ``import solarcnn.models`` does not import a backend.
 | `build_cloudsegnet` | `cloudsegnet` | 300×300×3 | 4,929 |
 | `build_deeplabv3plus` | `deeplabv3plus` | 768×1152×16 | 56,454,720 trainable |
 | `build_flare_model` | `flare` | 512×512×1 | 57,012,064 / 134,268,768 / 21,285,728 |
+
+For inference, `inference.predictor(model)` compiles a trained model's forward pass (weights frozen,
+BatchNorm folded by `inference.fold_batch_norm`).
 """
 from __future__ import annotations
 
@@ -28,12 +31,17 @@ _BUILDERS = {
     "build_flare_model": "flare",
 }
 
-__all__ = sorted(_BUILDERS)
+# inference helpers (any model) -> module
+_HELPERS = {"fold_batch_norm": "inference", "predictor": "inference", "Predictor": "inference"}
+
+__all__ = sorted({**_BUILDERS, **_HELPERS})
 
 
 def __getattr__(name):
     if name in _BUILDERS:
         return getattr(importlib.import_module(f"{__name__}.{_BUILDERS[name]}"), name)
+    if name in _HELPERS:
+        return getattr(importlib.import_module(f"{__name__}.{_HELPERS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
