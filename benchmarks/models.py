@@ -8,7 +8,10 @@ batch and dtype, and times:
 
 * training: ``train_on_batch`` (Keras; the compiled train function `fit` uses) vs
   ``zero_grad / forward / loss / backward / step`` (PyTorch), same loss and optimiser;
-* inference: ``predict_on_batch`` vs ``model.eval()`` under ``torch.inference_mode()``.
+* inference: the package's compiled inference path, `solarcnn.models.inference.predictor` (TensorFlow: the
+  weights frozen into the graph and BatchNorm folded; the path is chosen by timing it against
+  ``predict_on_batch`` on the benchmark batch), vs ``model.eval()`` under ``torch.inference_mode()``;
+* ``infer_plain`` (pairs only): ``predict_on_batch`` vs the same PyTorch step, reported beside it.
 
 Both sides get the same random batch shape; the first ``warmup`` steps (which include
 tracing/compilation) are timed separately and excluded from the steady-state median.
@@ -148,12 +151,16 @@ def prepare_keras(name: str, size: str, *, mixed_precision: bool = False, batch:
     model.compile(optimizer=opt, loss=loss, jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     x, y = _random_batch(cfg, rng)
+    from solarcnn.models.inference import predictor
+
+    fast = predictor(model, example=x)
     meta = dict(side="keras", backend=keras.backend.backend(), keras_version=keras.__version__,
                 jit_compile=str(getattr(model, "jit_compile", jit_compile)),
-                dtype_policy=keras.mixed_precision.global_policy().name)
+                dtype_policy=keras.mixed_precision.global_policy().name, infer_path=fast.path,
+                infer_path_timings_s=fast.timings)
     return {"cfg": cfg, "model": model, "train_step": lambda: model.train_on_batch(x, y),
-            "infer_step": lambda: model.predict_on_batch(x), "trainable": trainable, "fwd_flops": fwd_flops,
-            "meta": meta}
+            "infer_step": lambda: fast(x), "infer_plain_step": lambda: model.predict_on_batch(x),
+            "trainable": trainable, "fwd_flops": fwd_flops, "meta": meta}
 
 
 def run_keras(name: str, size: str, *, steps: int, warmup: int, mixed_precision: bool = False,
@@ -450,15 +457,16 @@ def _run_pair(name, size, precision, remote, *, pairs, block, warmup, batch) -> 
            "torch_pid": tm["pid"], "trainable_params": k["trainable"],
            "torch_trainable_params": t["trainable"], "forward_flops_per_sample": k["fwd_flops"],
            "torch_forward_flops_per_sample": t["fwd_flops"]}
-    for phase in ("train", "infer"):
+    for phase in ("train", "infer", "infer_plain"):
+        torch_phase = "infer" if phase == "infer_plain" else phase
         warm = {}
         s0 = time.perf_counter()
         for _ in range(warmup):
             k[f"{phase}_step"]()
         warm["keras"] = time.perf_counter() - s0
-        warm["torch"] = remote.run(phase, warmup)
+        warm["torch"] = remote.run(torch_phase, warmup)
         res = interleave(k[f"{phase}_step"], None, pairs=pairs, block=block,
-                         torch_block=lambda n, phase=phase: remote.run(phase, n))
+                         torch_block=lambda n, tp=torch_phase: remote.run(tp, n))
         out[phase] = {**res, "warmup_s": warm}
         out[f"{phase}_samples_per_s"] = b / st.median(res["keras_step_s"])
         out[f"torch_{phase}_samples_per_s"] = b / st.median(res["torch_step_s"])

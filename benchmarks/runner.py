@@ -274,15 +274,18 @@ def to_markdown(report: dict) -> str:
         lines += ["## Models, interleaved: Keras and PyTorch in two processes that take turns, one block at a time", "",
                   f"{report.get('pairs')} pairs of {report.get('block')}-step blocks per phase (order alternating "
                   "K-T, T-K); ratio = PyTorch step time / Keras step time per pair (> 1: Keras faster): median "
-                  "[quartiles] (min–max). MFU against the peak of the run's precision.", "",
+                  "[quartiles] (min–max). MFU against the peak of the run's precision. Keras inference runs the "
+                  "package's `models.inference.predictor` (its path in the column); the last column is Keras' "
+                  "`predict_on_batch` against the same PyTorch step.", "",
                   "| model | input × batch | backend | precision | params | Keras train samples/s | PyTorch | "
-                  "train ratio | Keras train MFU | PyTorch MFU | Keras infer samples/s | PyTorch | infer ratio |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "train ratio | Keras train MFU | PyTorch MFU | Keras infer samples/s | PyTorch | infer ratio | "
+                  "infer path | infer ratio, predict_on_batch |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in pairs:
             shape = "×".join(map(str, r.get("input_shape", []))) + f" × {r.get('batch')}"
             if "error" in r:
                 lines.append(f"| {r['model']} | {shape} | {r.get('backend', '?')} | {r.get('precision')} | "
-                             f"error: {r['error'][:120]} |" + " |" * 8)
+                             f"error: {r['error'][:120]} |" + " |" * 10)
                 continue
             par = "" if r.get("param_parity", True) else " (≠ torch!)"
 
@@ -293,7 +296,8 @@ def to_markdown(report: dict) -> str:
                 f"| {r['model']} | {shape} | {r['backend']} | {r['precision']} | {r['trainable_params']:,}{par} | "
                 f"{_f(r['train_samples_per_s'])} | {_f(r['torch_train_samples_per_s'])} | {rs('train')} | "
                 f"{_f(r.get('train_mfu'), '{:.1%}')} | {_f(r.get('torch_train_mfu'), '{:.1%}')} | "
-                f"{_f(r['infer_samples_per_s'])} | {_f(r['torch_infer_samples_per_s'])} | {rs('infer')} |")
+                f"{_f(r['infer_samples_per_s'])} | {_f(r['torch_infer_samples_per_s'])} | {rs('infer')} | "
+                f"{r.get('infer_path', '–')} | {rs('infer_plain') if 'infer_plain' in r else '–'} |")
         lines.append("")
     if [r for r in report["models"] if "pairs" not in r]:
         from benchmarks.models import REDUCED_NOTE
