@@ -35,6 +35,8 @@ import math
 import keras
 from keras import layers, ops
 
+from .batchnorm import BatchNormalization  # Keras' layer; TensorFlow's fused kernel under TF
+
 REFERENCE_INPUT_SHAPE = (768, 1152, 16)
 REFERENCE_TRAINABLE_PARAMS = 56_454_720
 
@@ -121,7 +123,7 @@ class _Builder:
         return _width(channels, self.w)
 
     def bn(self, x, name):
-        return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, synchronized=self.sync,
+        return BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, synchronized=self.sync,
                                          name=name)(x)
 
     def sep_conv(self, x, filters, *, stride=1, dilation=1, name):

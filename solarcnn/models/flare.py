@@ -29,6 +29,8 @@ from keras import layers, ops
 
 from ..errors import DataFileError
 
+from .batchnorm import BatchNormalization  # Keras' layer; TensorFlow's fused kernel under TF
+
 BACKBONES = ("alexnet", "vgg16", "resnet34")
 # The smallest square input each backbone accepts (all feature maps >= 1 pixel).
 MIN_INPUT = {"alexnet": 63, "vgg16": 32, "resnet34": 32}
@@ -173,7 +175,7 @@ def _resnet34(x, name, num_classes, width=1.0):
         if k > 1:
             x = layers.ZeroPadding2D(k // 2, name=f"{tag}_pad")(x)
         x = layers.Conv2D(filters, k, strides=s, use_bias=False, kernel_initializer=he, name=f"{tag}_conv")(x)
-        x = layers.BatchNormalization(name=f"{tag}_bn", **_BN)(x)
+        x = BatchNormalization(name=f"{tag}_bn", **_BN)(x)
         return layers.ReLU(name=f"{tag}_relu")(x) if relu else x
 
     x = conv_bn(x, _ch(64, width), 7, 2, f"{name}_stem")

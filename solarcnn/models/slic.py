@@ -24,6 +24,8 @@ import math
 
 import keras
 
+from .batchnorm import BatchNormalization  # Keras' layer; TensorFlow's fused kernel under TF
+
 __all__ = ["build_slic", "TorchBiasUniform", "SLIC_CLASSES", "slic_trainable_count"]
 
 SLIC_CLASSES = ("filaments", "flares", "prominences", "quiet", "sunspots")
@@ -129,7 +131,7 @@ def build_slic(input_shape=(256, 256, 1), num_classes: int = 5, *, share_last_co
                                    kernel_initializer=_kernel_init(torch_init),
                                    bias_initializer=_bias_init(torch_init, 9 * c_in),
                                    name=f"{name}_conv{idx}")
-        bn = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn{idx}")
+        bn = BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn{idx}")
         return conv, bn
 
     inputs = keras.Input(shape=input_shape, name=f"{name}_input")
