@@ -88,7 +88,8 @@ def plot_confusion(cm, class_names, *, ax=None, normalize=True, title="Confusion
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     if ax is None:
         _, ax = plt.subplots(figsize=(1.1 * len(class_names) + 2.5, 1.1 * len(class_names) + 1.8))
-    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    # origin="upper": the first class on the top row (the package style sets origin="lower" for images)
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None, origin="upper")
     ax.set_xticks(range(len(class_names)), class_names, rotation=35, ha="right")
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("predicted class")

@@ -38,7 +38,7 @@ class RuntimeInfo:
     precision_reason: str = ""                         # why (`choose_precision` for "auto")
 
     def __str__(self) -> str:
-        mixed = "on (mixed_bfloat16/float16)" if self.mixed_precision else "off"
+        mixed = "on (mixed_bfloat16)" if self.mixed_precision else "off (float32)"
         if self.precision_reason:
             mixed += f" ({self.precision_reason})"
         lines = [f"solarcnn {self.versions.get('solarcnn', '?')} | Keras {self.versions.get('keras', '?')} "
