@@ -27,6 +27,7 @@ time one side alone (``--no-reference``).
 from __future__ import annotations
 
 import gc
+import math
 import os
 import resource
 import statistics
@@ -293,6 +294,7 @@ def run_torch(name: str, size: str, *, steps: int, warmup: int, mixed_precision:
 
 # ----------------------------------------------------------------- interleaved Keras / PyTorch pairs
 PRECISIONS = ("float32", "bfloat16")
+MIN_BLOCK_S = 0.5      # shortest block of a pair, in seconds (see `_run_pair`)
 
 
 def ratio_stats(ratios) -> dict:
@@ -465,9 +467,15 @@ def _run_pair(name, size, precision, remote, *, pairs, block, warmup, batch) -> 
             k[f"{phase}_step"]()
         warm["keras"] = time.perf_counter() - s0
         warm["torch"] = remote.run(torch_phase, warmup)
-        res = interleave(k[f"{phase}_step"], None, pairs=pairs, block=block,
+        # steps per block: at least `block`, and enough for a block of MIN_BLOCK_S on the slower side (one
+        # timed step each): 2-step blocks of 20-60 ms inference steps moved the ratio by up to 0.4 between runs
+        s0 = time.perf_counter()
+        k[f"{phase}_step"]()
+        one = max(time.perf_counter() - s0, remote.run(torch_phase, 1))
+        n_block = max(block, math.ceil(MIN_BLOCK_S / max(one, 1e-6)))
+        res = interleave(k[f"{phase}_step"], None, pairs=pairs, block=n_block,
                          torch_block=lambda n, tp=torch_phase: remote.run(tp, n))
-        out[phase] = {**res, "warmup_s": warm}
+        out[phase] = {**res, "warmup_s": warm, "block": n_block}
         out[f"{phase}_samples_per_s"] = b / st.median(res["keras_step_s"])
         out[f"torch_{phase}_samples_per_s"] = b / st.median(res["torch_step_s"])
         out[f"{phase}_ratio_vs_torch"] = res["ratio"]["median"]

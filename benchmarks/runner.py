@@ -45,8 +45,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "mixed_bfloat16 against torch.autocast(bfloat16)). Default: float32,bfloat16; float32 "
                         "with --quick")
     p.add_argument("--pairs", type=int, default=None,
-                   help="interleaved Keras/PyTorch block pairs per measurement (default 3 quick, 7 full)")
-    p.add_argument("--block", type=int, default=None, help="steps per block of a pair (default 2)")
+                   help="interleaved Keras/PyTorch block pairs per measurement (default 5 quick, 7 full)")
+    p.add_argument("--block", type=int, default=None,
+                   help="fewest steps per block of a pair (default 2; more where a block would last under 0.5 s)")
     p.add_argument("--size", choices=("quick", "full"), default=None,
                    help="model input sizes (default: quick with --quick, else full = paper sizes)")
     p.add_argument("--steps", type=int, default=None,
@@ -135,7 +136,7 @@ def run(args) -> dict:
     warmup = args.warmup or (2 if args.quick else 3)
     precisions = resolve_precisions(getattr(args, "precision", None), bool(args.mixed_precision),
                                     bool(args.quick))
-    pairs = getattr(args, "pairs", None) or (3 if args.quick else 7)
+    pairs = getattr(args, "pairs", None) or (5 if args.quick else 7)
     block = getattr(args, "block", None) or 2
     info = machine.machine_info()
     report = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": bool(args.quick), "size": size,
@@ -272,7 +273,8 @@ def to_markdown(report: dict) -> str:
     pairs = [r for r in report["models"] if "pairs" in r]
     if pairs:
         lines += ["## Models, interleaved: Keras and PyTorch in two processes that take turns, one block at a time", "",
-                  f"{report.get('pairs')} pairs of {report.get('block')}-step blocks per phase (order alternating "
+                  f"{report.get('pairs')} pairs of blocks per phase, each at least {report.get('block')} steps "
+                  "and 0.5 s (order alternating "
                   "K-T, T-K); ratio = PyTorch step time / Keras step time per pair (> 1: Keras faster): median "
                   "[quartiles] (min–max). MFU against the peak of the run's precision. Keras inference runs the "
                   "package's `models.inference.predictor` (its path in the column); the last column is Keras' "

@@ -166,7 +166,7 @@ class Predictor:
     Attributes:
         path: which compiled path runs (``"frozen graph"``, ``"jax.jit"``, ``"predict_on_batch"``, ``"eager"``).
         timings: seconds per call of each path tried when `predictor` was given an example batch
-            (median of 3 calls after one warm-up call), else empty.
+            (median of 5 calls after two warm-up calls), else empty.
     """
 
     def __init__(self, fn, path, timings=None):
@@ -181,9 +181,10 @@ class Predictor:
         return f"Predictor(path={self.path!r})"
 
 
-def _median_call_s(fn, x, calls=3):
+def _median_call_s(fn, x, calls=5):
     import time
 
+    fn(x)
     fn(x)
     times = []
     for _ in range(calls):
