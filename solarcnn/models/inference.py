@@ -67,8 +67,9 @@ def _folded_weights(layer, kind, scale, shift) -> dict[str, np.ndarray]:
     return {"kernel": kernel, "bias": bias * scale + shift}
 
 
-def _pairs(model) -> dict[int, object]:
-    """``{id(bn): producer}`` for every BatchNormalization of `model` that can be folded into its producer.
+def _pairs(model) -> dict[int, tuple]:
+    """``{id(producer): (producer, bn)}`` for every BatchNormalization `bn` of `model` that can be folded
+    into the layer `producer` before it.
 
     Folding needs: BatchNormalization over the last axis; every call of it reads an output of the same
     foldable layer; and every output of that layer (every call of a shared layer) is read by this
@@ -100,7 +101,7 @@ def _pairs(model) -> dict[int, object]:
             continue
         if any(c is not bn for c in consumers.get(id(producer), [])):
             continue
-        pairs[bn_id] = producer
+        pairs[id(producer)] = (producer, bn)
     return pairs
 
 
@@ -132,9 +133,8 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
                          f"{type(model).__name__} {getattr(model, 'name', model)!r}")
     if isinstance(model, keras.Sequential):
         model = keras.Model(model.inputs, model.outputs, name=model.name)
-    pairs = _pairs(model)
-    by_id = {id(layer): layer for layer in model.layers}
-    producers = {id(p): (p, by_id[bn_id]) for bn_id, p in pairs.items()}
+    producers = _pairs(model)
+    folded_bns = {id(bn) for _, bn in producers.values()}
     replaced = {}
 
     def clone(layer):
@@ -146,7 +146,7 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
         return new
 
     def call(layer, *args, **kwargs):
-        if id(layer) in pairs:
+        if id(layer) in folded_bns:
             return args[0]
         return layer(*args, **kwargs)
 
