@@ -144,7 +144,10 @@ def prepare_keras(name: str, size: str, *, mixed_precision: bool = False, batch:
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     fwd_flops = keras_flops(model)
     opt_name, opt_kw = cfg["optimizer"]
-    opt = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[opt_name](**opt_kw)
+    from solarcnn.training import optimizers
+
+    # the package's Adam / SGD: Keras' own, with TensorFlow's fused update kernels under that backend
+    opt = {"sgd": optimizers.SGD, "adam": optimizers.Adam}[opt_name](**opt_kw)
     if cfg["task"] == "binary_seg":
         loss = keras.losses.BinaryCrossentropy()
     else:

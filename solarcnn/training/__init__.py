@@ -4,7 +4,8 @@
                 `masked_binary_crossentropy` (CIRRUS / WSISEG), with NumPy references
 - `schedules`   `WarmupMultiStep` (DeepCAM), `one_cycle` / `OneCycleScheduler` (flare recipe),
                 `OneCycleLR` (the same rate as a Keras schedule)
-- `optimizers`  `TorchSGD` (PyTorch-style SGD, flare recipe) and `LAMB` (apex FusedLAMB, DeepCAM; in `lamb`)
+- `optimizers`  `TorchSGD` (PyTorch-style SGD, flare recipe), `Adam` and `SGD` (Keras' with TensorFlow's fused
+                kernels, TF half in `optimizers_tf`) and `LAMB` (apex FusedLAMB, DeepCAM; in `lamb`)
 
 A track keeps what is its own (DeepCAM's reference recipes, the flare recipe's oversampling and best-epoch
 rule, the CIRRUS search's pruning callback) and re-exports what it uses from here under its old names.
