@@ -60,6 +60,12 @@ def _timed(fn):
 
 REPEATS = 3
 LOADER_PAIRS = 9
+# Environment of a benchmark's worker process, per data benchmark. The DeepCAM loader moves 56 MB arrays,
+# above glibc's largest dynamic mmap threshold (32 MB): every read mapped fresh pages, and the first-touch
+# page faults made the reference's passes bimodal (5.5-12.4 samples/s, on disk and on tmpfs alike, ratios
+# 3.7-5.7 between runs). With freed memory kept in the heap for both sides, its passes took 14.3-14.7
+# samples/s and the package's 54-63 (two runs: 4.25 and 4.03).
+WORKER_ENV = {"deepcam_loader": {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}}
 
 
 def _median_timed(fn, repeats: int = REPEATS):
@@ -317,8 +323,9 @@ def bench_deepcam_loader(workdir: Path, quick: bool, batch: int = 2) -> dict:
     first = next(iter(params))
     ds = cls(**({first: files if "files" in first else workdir / "deepcam"} | kw))
     got = len(ds) * batch
-    list(reference_deepcam_batches(files[:batch], stats, batch))   # warm-up, untimed: imports, page cache
-    ds[0]                                                           # warm-up, untimed
+    # warm-up, untimed: imports, page cache, and one whole pass of each side (the heap grows to its size)
+    sum(1 for _ in reference_deepcam_batches(files, stats, batch))
+    sum(len(ds[i][0]) for i in range(len(ds)))
     # each pass consumes its batches one at a time, as a training loop does (holding them all would time
     # the allocator); 9 interleaved pairs of passes (with 5, two runs' medians differed by 0.9: the
     # reference's passes are bimodal, 8-13 samples/s)

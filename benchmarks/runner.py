@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import data as data_bench
 from benchmarks import machine
 from benchmarks.flops import TRAIN_FLOPS_FACTOR
 
@@ -162,8 +163,10 @@ def run(args) -> dict:
         else:
             _log(f"{name}: data")
             with tempfile.TemporaryDirectory(prefix="solarcnn-bench-data-") as wd:
-                report["data"] += _run_worker([{"kind": "data", "name": name, "quick": bool(args.quick),
-                                                "workdir": wd}], {"KERAS_BACKEND": "tensorflow"}, args.timeout)
+                extra = data_bench.WORKER_ENV.get(name, {})   # recorded with the result
+                got = _run_worker([{"kind": "data", "name": name, "quick": bool(args.quick), "workdir": wd}],
+                                  {"KERAS_BACKEND": "tensorflow", **extra}, args.timeout)
+                report["data"] += [{**r, "worker_env": extra} if extra else r for r in got]
             _checkpoint(report, args.out, t0)
     report["total_wall_s"] = time.perf_counter() - t0
     summarise(report)
