@@ -470,7 +470,9 @@ def train_unet(config: dict, data: SegmentationData, *, epochs: int, batch_size:
         raise ValueError(f"train_unet: learning_rate must be None or a keras LearningRateSchedule; "
                          f"Received: learning_rate={learning_rate!r}")
     lr = float(config["learning_rate"]) if learning_rate is None else learning_rate
-    model.compile(optimizer=keras.optimizers.Adam(lr),
+    from ..training.optimizers import Adam   # Keras' Adam, with TensorFlow's fused update kernel there
+
+    model.compile(optimizer=Adam(lr),
                   loss=keras.losses.BinaryCrossentropy())
     cbs = [ValidationIoU(data.x_val, data.y_val, valid=data.valid, name=monitor), *callbacks]
     hist = model.fit(batches, epochs=int(epochs), callbacks=cbs, verbose=verbose)

@@ -99,8 +99,7 @@ class AdaptiveAveragePooling2D(layers.Layer):
 
 def _added_conv(x, name):
     """The paper's added layer: conv 1 -> 3, 3x3, stride 1, padding 1, bias, ReLU."""
-    x = layers.ZeroPadding2D(1, name=f"{name}_first_conv_pad")(x)
-    x = layers.Conv2D(3, 3, use_bias=True, name=f"{name}_first_conv",
+    x = layers.Conv2D(3, 3, padding="same", use_bias=True, name=f"{name}_first_conv",
                       kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
                       bias_initializer="zeros")(x)
     return layers.ReLU(name=f"{name}_first_conv_relu")(x)
@@ -125,9 +124,11 @@ def _ch(channels, width):
 
 def _alexnet(x, name, num_classes, fc_units, dropout, init, width=1.0):
     def conv(x, filters, k, s, p, tag):
-        x = layers.ZeroPadding2D(p, name=f"{name}_{tag}_pad")(x)
-        x = layers.Conv2D(_ch(filters, width), k, strides=s, kernel_initializer=_conv_init(init),
-                          name=f"{name}_{tag}")(x)
+        same = s == 1 and p == k // 2         # torchvision's symmetric padding is Keras' "same" there
+        if not same:
+            x = layers.ZeroPadding2D(p, name=f"{name}_{tag}_pad")(x)
+        x = layers.Conv2D(_ch(filters, width), k, strides=s, padding="same" if same else "valid",
+                          kernel_initializer=_conv_init(init), name=f"{name}_{tag}")(x)
         return layers.ReLU(name=f"{name}_{tag}_relu")(x)
 
     x = conv(x, 64, 11, 4, 2, "conv1")
@@ -153,8 +154,7 @@ def _vgg16(x, name, num_classes, fc_units, dropout, init, width=1.0):
     cfg = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
     for b, block in enumerate(cfg, start=1):
         for c, filters in enumerate(block, start=1):
-            x = layers.ZeroPadding2D(1, name=f"{name}_block{b}_conv{c}_pad")(x)
-            x = layers.Conv2D(_ch(filters, width), 3, kernel_initializer=_conv_init(init),
+            x = layers.Conv2D(_ch(filters, width), 3, padding="same", kernel_initializer=_conv_init(init),
                               name=f"{name}_block{b}_conv{c}")(x)
             x = layers.ReLU(name=f"{name}_block{b}_conv{c}_relu")(x)
         x = layers.MaxPooling2D(2, 2, name=f"{name}_block{b}_pool")(x)
@@ -172,9 +172,12 @@ def _resnet34(x, name, num_classes, width=1.0):
     he = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
     def conv_bn(x, filters, k, s, tag, relu=True):
-        if k > 1:
+        # torchvision pads k // 2 on every side. At stride 1 that is Keras' "same" (one op fewer, and no
+        # Pad / Slice pair in the backward pass); at stride 2 "same" would pad only after, so pad explicitly
+        if k > 1 and s > 1:
             x = layers.ZeroPadding2D(k // 2, name=f"{tag}_pad")(x)
-        x = layers.Conv2D(filters, k, strides=s, use_bias=False, kernel_initializer=he, name=f"{tag}_conv")(x)
+        x = layers.Conv2D(filters, k, strides=s, padding="same" if s == 1 else "valid", use_bias=False,
+                          kernel_initializer=he, name=f"{tag}_conv")(x)
         x = BatchNormalization(name=f"{tag}_bn", **_BN)(x)
         return layers.ReLU(name=f"{tag}_relu")(x) if relu else x
 
