@@ -120,6 +120,38 @@ def test_predictor_equals_predict_on_batch_any_batch_size():
         np.testing.assert_allclose(p(x), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+def test_predictor_in_mixed_bfloat16_and_with_two_outputs():
+    """The frozen graph's weight casts are done once (no Cast of a constant is left), the result is the
+    model's, and a two-output model gives a list of two arrays."""
+    from solarcnn.models import build_cirrus_unet
+    from solarcnn.models.inference_tf import _fold_constant_casts
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_cirrus_unet((32, 40, 1), channels=(8, 16, 32))
+        x = np.random.default_rng(5).standard_normal((2, 32, 40, 1)).astype("float32")
+        want = model.predict_on_batch(x)
+        np.testing.assert_allclose(predictor(model)(x), want, atol=2e-2)
+        spec = tf.TensorSpec((None, 32, 40, 1), tf.float32)
+        gd = convert_variables_to_constants_v2(
+            tf.function(lambda t: model(t, training=False)).get_concrete_function(spec)).graph.as_graph_def()
+        casts = sum(n.op == "Cast" for n in gd.node)
+        folded = _fold_constant_casts(gd)
+        assert folded >= 12, f"the 7 kernels and biases are cast to bfloat16 in the graph; folded {folded}"
+        assert sum(n.op == "Cast" for n in gd.node) == casts - folded   # the input and output casts stay
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inp = keras.Input((8,))
+    two = keras.Model(inp, [keras.layers.Dense(3)(inp), keras.layers.Dense(2)(inp)])
+    z = np.random.default_rng(6).standard_normal((4, 8)).astype("float32")
+    got = predictor(two)(z)
+    assert isinstance(got, list) and [g.shape for g in got] == [(4, 3), (4, 2)]
+    for g, w in zip(got, two.predict_on_batch(z)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
 def test_predictor_keeps_the_weights_it_was_made_with():
     model = _randomise_bn(_small_models()["slic"])
     x = np.random.default_rng(3).standard_normal((2, 64, 64, 1)).astype("float32")

@@ -166,7 +166,7 @@ class Predictor:
     Attributes:
         path: which compiled path runs (``"frozen graph"``, ``"jax.jit"``, ``"predict_on_batch"``, ``"eager"``).
         timings: seconds per call of each path tried when `predictor` was given an example batch
-            (median of 5 calls after two warm-up calls), else empty.
+            (median of 7 interleaved calls after three warm-up calls each), else empty.
     """
 
     def __init__(self, fn, path, timings=None):
@@ -181,17 +181,21 @@ class Predictor:
         return f"Predictor(path={self.path!r})"
 
 
-def _median_call_s(fn, x, calls=5):
+def _median_call_s(fns: dict, x, calls=7) -> dict:
+    """Median seconds per call of each function, the calls interleaved (a change of load hits all of them)."""
     import time
 
-    fn(x)
-    fn(x)
-    times = []
-    for _ in range(calls):
-        s = time.perf_counter()
+    for fn in fns.values():     # warm-up: tracing, oneDNN's primitive and weight-layout caches
         fn(x)
-        times.append(time.perf_counter() - s)
-    return sorted(times)[len(times) // 2]
+        fn(x)
+        fn(x)
+    times = {name: [] for name in fns}
+    for _ in range(calls):
+        for name, fn in fns.items():
+            s = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - s)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
 def predictor(model: keras.Model, *, fold: bool | None = None, example=None) -> Predictor:
@@ -247,7 +251,7 @@ def predictor(model: keras.Model, *, fold: bool | None = None, example=None) -> 
     def plain(x):
         return keras.ops.convert_to_numpy(model.predict_on_batch(np.asarray(x, dtype=dtype)))
 
-    timings = {path: _median_call_s(fn, example), "predict_on_batch": _median_call_s(plain, example)}
+    timings = _median_call_s({path: fn, "predict_on_batch": plain}, example)
     if timings["predict_on_batch"] < timings[path]:
         return Predictor(plain, "predict_on_batch", timings)
     return Predictor(fn, path, timings)
